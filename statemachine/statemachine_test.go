@@ -1,0 +1,199 @@
+package statemachine
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
+)
+
+type state struct {
+	Type       string
+	Next       string
+	End        bool
+	Default    string
+	Resource   string
+	Parameters map[string]any
+	Choices    []map[string]any
+	Retry      []struct{ ErrorEquals []string }
+	Catch      []struct {
+		ErrorEquals []string
+		Next        string
+	}
+}
+
+type machine struct {
+	StartAt string
+	States  map[string]state
+}
+
+func load(t *testing.T) machine {
+	t.Helper()
+	var m machine
+	if err := json.Unmarshal(Definition, &m); err != nil {
+		t.Fatalf("build.asl.json does not parse: %v", err)
+	}
+	return m
+}
+
+// targets lists the states a state can move to.
+func (s state) targets() []string {
+	var out []string
+	if s.Next != "" {
+		out = append(out, s.Next)
+	}
+	if s.Default != "" {
+		out = append(out, s.Default)
+	}
+	for _, c := range s.Choices {
+		if n, ok := c["Next"].(string); ok {
+			out = append(out, n)
+		}
+	}
+	for _, c := range s.Catch {
+		out = append(out, c.Next)
+	}
+	return out
+}
+
+func TestTransitionsExistAndEveryStateIsReachable(t *testing.T) {
+	m := load(t)
+	if _, ok := m.States[m.StartAt]; !ok {
+		t.Fatalf("StartAt %q is not a state", m.StartAt)
+	}
+	seen := map[string]bool{m.StartAt: true}
+	queue := []string{m.StartAt}
+	for len(queue) > 0 {
+		name := queue[0]
+		queue = queue[1:]
+		s := m.States[name]
+		terminal := s.End || s.Type == "Succeed" || s.Type == "Fail"
+		if !terminal && len(s.targets()) == 0 {
+			t.Errorf("state %s has no way out", name)
+		}
+		for _, next := range s.targets() {
+			if _, ok := m.States[next]; !ok {
+				t.Errorf("state %s moves to %q, which does not exist", name, next)
+				continue
+			}
+			if !seen[next] {
+				seen[next] = true
+				queue = append(queue, next)
+			}
+		}
+	}
+	for name := range m.States {
+		if !seen[name] {
+			t.Errorf("state %s is unreachable", name)
+		}
+	}
+}
+
+func TestEveryTaskRetriesAndCatches(t *testing.T) {
+	standard := []string{"Lambda.ServiceException", "Lambda.AWSLambdaException",
+		"Lambda.SdkClientException", "Lambda.TooManyRequestsException"}
+	for name, s := range load(t).States {
+		if s.Type != "Task" {
+			continue
+		}
+		caught := false
+		for _, c := range s.Catch {
+			caught = caught || slices.Contains(c.ErrorEquals, "States.ALL")
+		}
+		if !caught {
+			t.Errorf("task %s has no Catch for States.ALL", name)
+		}
+		if s.Resource != "arn:aws:states:::lambda:invoke" {
+			continue
+		}
+		var retried []string
+		for _, r := range s.Retry {
+			retried = append(retried, r.ErrorEquals...)
+		}
+		for _, e := range standard {
+			if !slices.Contains(retried, e) {
+				t.Errorf("lambda task %s does not retry %s", name, e)
+			}
+		}
+	}
+}
+
+func TestMirakoTasksRetryTypedErrors(t *testing.T) {
+	m := load(t)
+	for _, name := range []string{"Submit", "CheckStatus"} {
+		var retried []string
+		for _, r := range m.States[name].Retry {
+			retried = append(retried, r.ErrorEquals...)
+		}
+		for _, e := range []string{"RateLimitedError", "MirakoUnavailableError"} {
+			if !slices.Contains(retried, e) {
+				t.Errorf("%s does not retry %s", name, e)
+			}
+		}
+		if slices.Contains(retried, "MirakoRejectedError") || slices.Contains(retried, "States.ALL") {
+			t.Errorf("%s retries permanent errors: %v", name, retried)
+		}
+	}
+}
+
+func TestRecordWritesUseRecordAttributes(t *testing.T) {
+	writes := 0
+	for name, s := range load(t).States {
+		if s.Resource != "arn:aws:states:::dynamodb:updateItem" {
+			continue
+		}
+		writes++
+		if s.Parameters["TableName"] != "${BuildsTable}" {
+			t.Errorf("%s writes to %v, want ${BuildsTable}", name, s.Parameters["TableName"])
+		}
+		names, _ := s.Parameters["ExpressionAttributeNames"].(map[string]any)
+		for alias, attr := range names {
+			if !slices.Contains(records.Attributes, attr.(string)) {
+				t.Errorf("%s: %s names %q, which is not a record attribute", name, alias, attr)
+			}
+		}
+		expr, _ := s.Parameters["UpdateExpression"].(string)
+		cond, _ := s.Parameters["ConditionExpression"].(string)
+		if !strings.Contains(cond, "#execution_arn = :execution") {
+			t.Errorf("%s: ConditionExpression %q does not check the execution owns the record", name, cond)
+		}
+		for _, word := range strings.FieldsFunc(expr+" "+cond, func(r rune) bool { return r == ' ' || r == ',' || r == '=' }) {
+			if strings.HasPrefix(word, "#") {
+				if _, ok := names[word]; !ok {
+					t.Errorf("%s: %s is used but not defined in ExpressionAttributeNames", name, word)
+				}
+			}
+		}
+	}
+	if writes < 5 {
+		t.Errorf("got %d record writes, want at least 5 (progress, ready, ended, rejected, failed)", writes)
+	}
+}
+
+func TestRender(t *testing.T) {
+	subs := map[string]string{}
+	for _, k := range Placeholders() {
+		subs[k] = "value-of-" + k
+	}
+	want := []string{"BuildsTable", "CheckStatusFunctionArn", "NotifyFunctionArn", "SubmitFunctionArn"}
+	if got := Placeholders(); !slices.Equal(got, want) {
+		t.Fatalf("placeholders: got %v, want %v", got, want)
+	}
+	out, err := Render(subs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out, "${") {
+		t.Errorf("rendered definition still has a placeholder")
+	}
+	if !json.Valid([]byte(out)) {
+		t.Errorf("rendered definition is not valid JSON")
+	}
+	delete(subs, "BuildsTable")
+	subs["Extra"] = "x"
+	if _, err := Render(subs); err == nil || !strings.Contains(err.Error(), "BuildsTable") || !strings.Contains(err.Error(), "Extra") {
+		t.Errorf("Render with a missing and an unused key: got %v, want an error naming both", err)
+	}
+}
