@@ -1,0 +1,107 @@
+# avatar-pipeline: build, check, run and deploy.
+#
+#   make test     unit tests (then the race detector on the concurrent packages)
+#   make lint     gofmt, go vet, cfn-lint
+#   make ci       lint + test + the three Lambda builds, with their sizes
+#   make sizes    build the three arm64 binaries into bin/ and print their sizes
+#   make local    run the whole pipeline on this machine (avatarctl local)
+#   make deploy   sam build && sam deploy --guided
+#
+# `sam build` calls build-SubmitFunction, build-CheckStatusFunction and
+# build-NotifyFunction (BuildMethod: makefile in template.yaml), with
+# ARTIFACTS_DIR set to where the function's bootstrap must go.
+
+SHELL := /bin/bash
+GO ?= go
+
+# Logical ids of the functions in template.yaml; build-<Name>Function builds
+# ./functions/<name, lower case>.
+FUNCTIONS := SubmitFunction CheckStatusFunction NotifyFunction
+BUILD_TARGETS := $(addprefix build-,$(FUNCTIONS))
+
+# provided.al2023 on Graviton: a static arm64 binary named bootstrap, without
+# the RPC shim (lambda.norpc) and without symbols or build paths.
+GOBUILD := CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -tags lambda.norpc -ldflags='-s -w'
+
+# Binary size goals in bytes (decimal megabytes): small bootstraps start cold faster.
+SIZE_GOAL_SUBMIT := 10000000
+SIZE_GOAL_OTHER := 7000000
+
+# The race detector slows tests several times and, on a 2-core machine,
+# recompiles every dependency once more; it runs on the packages that have
+# goroutines or shared state (streaming upload, local gateway and pump,
+# metrics, concurrent reads), not on the whole module.
+RACE_PKGS ?= ./internal/mirako/... ./internal/local/... ./internal/metrics/... ./internal/records/...
+
+FUZZ_PKG ?= ./internal/portrait
+FUZZTIME ?= 15s
+
+BIN ?= bin
+
+.DEFAULT_GOAL := help
+.PHONY: help $(BUILD_TARGETS) test lint ci sizes bench local deploy fuzz clean
+
+help:
+	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
+
+# One rule for the three functions: build-SubmitFunction builds ./functions/submit.
+$(BUILD_TARGETS): build-%Function:
+	$(if $(ARTIFACTS_DIR),,$(error ARTIFACTS_DIR is not set: sam build sets it; for a local build run make sizes))
+	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(shell printf '%s' '$*' | tr '[:upper:]' '[:lower:]')
+
+test:
+	$(GO) test -count=1 -timeout 10m ./...
+	$(GO) test -race -count=1 -timeout 10m $(RACE_PKGS)
+
+lint:
+	@unformatted=$$(gofmt -l $$(find . -name '*.go' -not -path './.*' -not -path './vendor/*')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt -l lists files to format:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	cfn-lint template.yaml
+
+# Builds each function through its SAM target into $(BIN)/<name>/bootstrap,
+# prints the sizes and fails when one is over its goal.
+sizes:
+	@set -e; for f in $(FUNCTIONS); do \
+		name=$$(printf '%s' "$${f%Function}" | tr '[:upper:]' '[:lower:]'); \
+		$(MAKE) --no-print-directory build-$$f ARTIFACTS_DIR="$(abspath $(BIN))/$$name" >/dev/null; \
+	done
+	@status=0; printf '%-12s %12s %12s\n' function bytes goal; \
+	for f in $(FUNCTIONS); do \
+		name=$$(printf '%s' "$${f%Function}" | tr '[:upper:]' '[:lower:]'); \
+		size=$$(wc -c < "$(BIN)/$$name/bootstrap"); size=$$((size)); \
+		goal=$(SIZE_GOAL_OTHER); if [ "$$name" = submit ]; then goal=$(SIZE_GOAL_SUBMIT); fi; \
+		mark=ok; if [ "$$size" -gt "$$goal" ]; then mark="OVER GOAL"; status=1; fi; \
+		printf '%-12s %12d %12d  %s\n' "$$name" "$$size" "$$goal" "$$mark"; \
+	done; exit $$status
+
+# The three builds go to a temporary directory, so ci leaves no artifacts.
+ci: lint test
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(MAKE) --no-print-directory sizes BIN="$$tmp"
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+local:
+	$(GO) run ./cmd/avatarctl local
+
+# Needs the AWS SAM CLI and credentials. The first run asks for the stack name,
+# region and parameters (the Mirako secret must exist) and saves the answers
+# in samconfig.toml; later runs can use `sam build && sam deploy`.
+deploy:
+	sam build
+	sam deploy --guided
+
+# Each fuzz target of the portrait checks for FUZZTIME (go test runs one
+# fuzz target at a time).
+fuzz:
+	@targets=$$($(GO) test -list '^Fuzz' $(FUZZ_PKG) | grep '^Fuzz' || true); \
+	if [ -z "$$targets" ]; then echo "no fuzz targets in $(FUZZ_PKG)" >&2; exit 1; fi; \
+	for f in $$targets; do \
+		echo "$(GO) test -fuzz $$f -fuzztime $(FUZZTIME) $(FUZZ_PKG)"; \
+		$(GO) test -run '^$$' -fuzz "^$${f}\$$" -fuzztime $(FUZZTIME) $(FUZZ_PKG) || exit 1; \
+	done
+
+clean:
+	rm -rf $(BIN) .aws-sam
