@@ -1,5 +1,7 @@
 // Package records defines the build record: its statuses, its DynamoDB
-// attribute names and the reads the CLI and the tests make of it.
+// attribute names and its id. Package records/query reads records from the
+// table for the CLI; this package has no AWS dependency, so every function
+// can use it without linking a DynamoDB client.
 //
 // The attribute names here are the single source of truth: the state
 // machine's updateItem expressions, the notification event and the CLI's
@@ -129,9 +131,11 @@ type Record struct {
 	SubmitStartedAt string `json:"submit_started_at,omitempty" dynamodbav:"submit_started_at,omitempty"`
 }
 
-// TimeLayout is the layout of every time in a record: RFC 3339 in UTC with
-// milliseconds, fixed width so that strings sort in time order, and the same
-// shape as the $$.State.EnteredTime the state machine writes.
+// TimeLayout is the layout of the times the functions write: RFC 3339 in
+// UTC with milliseconds, fixed width so that strings sort in time order, the
+// shape of AWS's $$.State.EnteredTime (which the state machine writes on
+// its failure path; some emulators format it differently, so readers parse
+// with ParseTime).
 const TimeLayout = "2006-01-02T15:04:05.000Z"
 
 // FormatTime formats t the way records store times.
