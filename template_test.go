@@ -154,6 +154,7 @@ func TestFunctionEnvironment(t *testing.T) {
 			"POLL_INTERVAL_SECONDS": "30",
 			"DEADLINE_SECONDS":      "10800",
 			"NOTIFY_ON_SUBMIT":      "false",
+			"LEARNED_HEAD_START":    "true",
 		}},
 		{CheckStatusFunction, map[string]string{
 			"MIRAKO_API_URL":        "https://mirako.co",
@@ -627,6 +628,7 @@ func TestParametersAndOutputs(t *testing.T) {
 		"PollIntervalSeconds":      "30",
 		"DeadlineSeconds":          "10800",
 		"NotifyOnSubmit":           "false",
+		"LearnedHeadStart":         "true",
 		"NotificationEmail":        "",
 		"WebhookUrl":               "",
 		"NotificationFilterPolicy": "",

@@ -1,0 +1,294 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/feature/ec2/imds"
+	"github.com/aws/aws-sdk-go-v2/service/cloudformation"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
+	"github.com/aws/smithy-go"
+	"github.com/spf13/cobra"
+
+	"github.com/avatar-pipeline/avatar-pipeline/internal/local"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/records/query"
+)
+
+// defaultStack is the stack name when neither --stack nor AVATAR_STACK
+// gives one.
+const defaultStack = "avatar-pipeline"
+
+// The local stack as `avatarctl --local` reaches it: the address `make
+// local` listens on, and its fixed resource names (the local stack's own
+// constants, so the two cannot drift apart).
+const localEndpoint = "http://" + local.DefaultAddr
+
+// localResources names the local stack's resources in region.
+func localResources(region string) resources {
+	return resources{
+		Bucket:          local.BucketName,
+		Table:           local.TableName,
+		TopicARN:        fmt.Sprintf("arn:aws:sns:%s:%s:%s", region, local.Account, local.TopicName),
+		StateMachineARN: fmt.Sprintf("arn:aws:states:%s:%s:stateMachine:%s", region, local.Account, local.StateMachineName),
+	}
+}
+
+// resources are the stack's resources the commands use: the template's
+// outputs BucketName, TableName, TopicArn and StateMachineArn.
+type resources struct {
+	Bucket          string
+	Table           string
+	TopicARN        string
+	StateMachineARN string
+}
+
+// stackOutputs maps the template's output names to the resources' fields.
+var stackOutputs = []struct {
+	name string
+	set  func(*resources, string)
+}{
+	{"BucketName", func(r *resources, v string) { r.Bucket = v }},
+	{"TableName", func(r *resources, v string) { r.Table = v }},
+	{"TopicArn", func(r *resources, v string) { r.TopicARN = v }},
+	{"StateMachineArn", func(r *resources, v string) { r.StateMachineARN = v }},
+}
+
+// globalOptions are the flags every command shares, and the connection
+// they lead to, made on first use.
+type globalOptions struct {
+	local    bool
+	stack    string
+	region   string
+	profile  string
+	endpoint string
+
+	conn *conn // set by connect
+}
+
+func (g *globalOptions) addFlags(root *cobra.Command) {
+	f := root.PersistentFlags()
+	f.BoolVar(&g.local, "local", false, "use the local stack (make local) at "+localEndpoint)
+	f.StringVar(&g.stack, "stack", "", "CloudFormation stack whose outputs name the resources (default $AVATAR_STACK, else "+defaultStack+")")
+	f.StringVar(&g.region, "region", "", "AWS region (default: AWS_REGION or the profile's; us-east-1 with --local)")
+	f.StringVar(&g.profile, "profile", "", "AWS shared config profile (default: AWS_PROFILE)")
+	f.StringVar(&g.endpoint, "endpoint", "", "AWS endpoint URL for every service (default: AWS_ENDPOINT_URL; "+localEndpoint+" with --local)")
+}
+
+// conn is a connection to the pipeline's resources.
+type conn struct {
+	cfg       aws.Config
+	local     bool
+	stackName string
+	endpoint  string // "" for AWS's own endpoints
+	res       resources
+
+	db     *dynamodb.Client
+	s3     *s3.Client
+	sfn    *sfn.Client
+	reader *query.Reader
+}
+
+// where describes the stack for messages.
+func (c *conn) where() string {
+	if c.local {
+		return "the local stack at " + c.endpoint
+	}
+	s := fmt.Sprintf("stack %s in %s", c.stackName, c.cfg.Region)
+	if c.endpoint != "" {
+		s += " at " + c.endpoint
+	}
+	return s
+}
+
+// connect loads the AWS configuration and finds the stack's resources.
+func (g *globalOptions) connect(ctx context.Context) (*conn, error) {
+	if g.conn != nil {
+		return g.conn, nil
+	}
+	if g.local && g.stack != "" {
+		return nil, errors.New("--local and --stack exclude each other: use one")
+	}
+	c := &conn{local: g.local}
+	opts := []func(*config.LoadOptions) error{}
+	if g.profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(g.profile))
+	}
+	switch {
+	case g.region != "":
+		opts = append(opts, config.WithRegion(g.region))
+	case g.local:
+		opts = append(opts, config.WithRegion(local.Region))
+	}
+	if g.local {
+		// Nothing local should wait for EC2's metadata service.
+		opts = append(opts, config.WithEC2IMDSClientEnableState(imds.ClientDisabled))
+	}
+	if g.endpoint != "" {
+		opts = append(opts, config.WithBaseEndpoint(g.endpoint))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load the AWS configuration: %w", err)
+	}
+	if cfg.BaseEndpoint == nil && g.local {
+		cfg.BaseEndpoint = aws.String(localEndpoint)
+	}
+	c.endpoint = aws.ToString(cfg.BaseEndpoint)
+
+	if g.local {
+		// The local stack accepts any credentials: use the configured
+		// ones if there are any, dummy ones otherwise.
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := cfg.Credentials.Retrieve(rctx)
+		cancel()
+		if cfg.Credentials == nil || err != nil {
+			cfg.Credentials = credentials.NewStaticCredentialsProvider("local", "local", "")
+		}
+	} else {
+		if cfg.Region == "" {
+			return nil, errors.New("no AWS region is configured: pass --region, set AWS_REGION, or set a region in your profile (aws configure)")
+		}
+		if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+			return nil, &hintError{
+				msg: "no usable AWS credentials: configure them with 'aws configure' (or 'aws sso login'), " +
+					"set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or choose a profile with --profile or AWS_PROFILE; " +
+					"for the local stack, use --local",
+				err: err,
+			}
+		}
+	}
+	c.cfg = cfg
+
+	if g.local {
+		c.res = localResources(cfg.Region)
+	} else {
+		c.stackName = g.stack
+		if c.stackName == "" {
+			c.stackName = os.Getenv("AVATAR_STACK")
+		}
+		if c.stackName == "" {
+			c.stackName = defaultStack
+		}
+		if c.res, err = c.stackResources(ctx); err != nil {
+			return nil, err
+		}
+	}
+
+	// A custom endpoint (an emulator) rarely serves virtual-hosted buckets.
+	pathStyle := c.endpoint != ""
+	c.db = dynamodb.NewFromConfig(cfg)
+	c.s3 = s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })
+	c.sfn = sfn.NewFromConfig(cfg)
+	c.reader = &query.Reader{DB: c.db, Table: c.res.Table}
+	g.conn = c
+	return c, nil
+}
+
+// stackResources reads the resources from the CloudFormation stack's
+// outputs.
+func (c *conn) stackResources(ctx context.Context) (resources, error) {
+	var res resources
+	out, err := cloudformation.NewFromConfig(c.cfg).DescribeStacks(ctx, &cloudformation.DescribeStacksInput{StackName: aws.String(c.stackName)})
+	if err != nil {
+		var ae smithy.APIError
+		if errors.As(err, &ae) && ae.ErrorCode() == "ValidationError" && strings.Contains(ae.ErrorMessage(), "does not exist") {
+			return res, &hintError{
+				msg: fmt.Sprintf("CloudFormation stack %q not found in %s: deploy it (sam build && sam deploy --guided), "+
+					"name your stack with --stack NAME or AVATAR_STACK, or use --local for the local stack", c.stackName, c.cfg.Region),
+				err: err,
+			}
+		}
+		return res, c.explain(fmt.Errorf("read the outputs of stack %s: %w", c.stackName, err))
+	}
+	if len(out.Stacks) == 0 {
+		return res, fmt.Errorf("CloudFormation stack %q not found in %s", c.stackName, c.cfg.Region)
+	}
+	st := out.Stacks[0]
+	values := map[string]string{}
+	for _, o := range st.Outputs {
+		values[aws.ToString(o.OutputKey)] = aws.ToString(o.OutputValue)
+	}
+	var missing []string
+	for _, o := range stackOutputs {
+		v := values[o.name]
+		if v == "" {
+			missing = append(missing, o.name)
+		}
+		o.set(&res, v)
+	}
+	if len(missing) > 0 {
+		return res, fmt.Errorf("stack %s (%s) has no output %s: is it an avatar-pipeline stack? Deploy the current template, or name the right stack with --stack",
+			c.stackName, st.StackStatus, strings.Join(missing, ", "))
+	}
+	return res, nil
+}
+
+// hintError is an error that says what to do, followed by its cause.
+type hintError struct {
+	msg string
+	err error
+}
+
+func (e *hintError) Error() string { return e.msg + "\n  cause: " + e.err.Error() }
+func (e *hintError) Unwrap() error { return e.err }
+
+// explain turns errors whose usual cause is known into ones that say what
+// to do: a table or state machine that is not there, a stack that is not
+// running, credentials AWS refuses.
+func (c *conn) explain(err error) error {
+	var (
+		he  *hintError
+		ce  *codeError
+		rnf *ddbtypes.ResourceNotFoundException
+		smd *sfntypes.StateMachineDoesNotExist
+		ae  smithy.APIError
+		oe  *net.OpError
+	)
+	switch {
+	case err == nil, errors.As(err, &he), errors.As(err, &ce):
+		return err
+	case errors.As(err, &oe) && oe.Op == "dial":
+		if c.local {
+			return &hintError{msg: fmt.Sprintf("cannot reach the local stack at %s: is it running? Start it with 'make local' (or 'avatarctl local')", c.endpoint), err: err}
+		}
+		return &hintError{msg: fmt.Sprintf("cannot reach the AWS endpoint of %s: check the network, --endpoint and AWS_ENDPOINT_URL", c.where()), err: err}
+	case errors.As(err, &rnf):
+		if c.local {
+			return &hintError{msg: fmt.Sprintf("table %s not found at %s: is the local stack running? Start it with 'make local' (or 'avatarctl local')", c.res.Table, c.endpoint), err: err}
+		}
+		return &hintError{msg: fmt.Sprintf("table %s (output TableName of %s) not found: was the stack deleted? Check it with 'aws cloudformation describe-stacks --stack-name %s'", c.res.Table, c.where(), c.stackName), err: err}
+	case errors.As(err, &smd):
+		if c.local {
+			return &hintError{msg: fmt.Sprintf("state machine %s not found at %s: is the local stack running? Start it with 'make local'", c.res.StateMachineARN, c.endpoint), err: err}
+		}
+		return &hintError{msg: fmt.Sprintf("state machine %s (output StateMachineArn of %s) not found: was the stack deleted?", c.res.StateMachineARN, c.where()), err: err}
+	case errors.As(err, &ae) && ae.ErrorCode() == "NoSuchBucket":
+		if c.local {
+			return &hintError{msg: fmt.Sprintf("bucket %s not found at %s: is the local stack running? Start it with 'make local'", c.res.Bucket, c.endpoint), err: err}
+		}
+		return &hintError{msg: fmt.Sprintf("bucket %s (output BucketName of %s) not found: was the stack deleted?", c.res.Bucket, c.where()), err: err}
+	case errors.As(err, &ae) && slices.Contains(credentialErrors, ae.ErrorCode()):
+		return &hintError{msg: "AWS refused the credentials: refresh them ('aws sso login', 'aws configure') or choose another profile with --profile", err: err}
+	case errors.As(err, &ae) && (ae.ErrorCode() == "AccessDenied" || ae.ErrorCode() == "AccessDeniedException"):
+		return &hintError{msg: fmt.Sprintf("AWS denied access to a resource of %s: your identity needs permission to use the stack's bucket, table and state machine", c.where()), err: err}
+	}
+	return err
+}
+
+// credentialErrors are the error codes of requests whose credentials are
+// unknown, expired or wrong.
+var credentialErrors = []string{"UnrecognizedClientException", "InvalidClientTokenId", "InvalidAccessKeyId",
+	"ExpiredToken", "ExpiredTokenException", "InvalidSignatureException", "SignatureDoesNotMatch"}

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/avatar-pipeline/avatar-pipeline/internal/local"
+)
+
+// localOptions are the flags of avatarctl local.
+type localOptions struct {
+	addr            string
+	simAddr         string
+	buildSeconds    float64
+	pollSeconds     int
+	deadlineSeconds int
+	faultRate       float64
+	seed            int64
+	notifyOnSubmit  bool
+	verbose         bool
+}
+
+// newLocalCmd returns `avatarctl local`, which runs the whole pipeline on
+// this machine until SIGINT or SIGTERM.
+func newLocalCmd() *cobra.Command {
+	o := localOptions{}
+	cmd := &cobra.Command{
+		Use:   "local",
+		Short: "Run the whole pipeline on this machine (moto, the functions, the Mirako simulator)",
+		Long: `Run the whole pipeline on this machine: moto_server (AWS services, with Step Functions
+really executing the state machine), fronted by an AWS endpoint at --addr where Lambda Invoke runs
+the Submit, CheckStatus and Notify functions in-process; the bucket, event rule, table, topic, secret
+and state machine made from template.yaml's definitions; and the Mirako simulator at --sim-addr
+(GET /_sim/stats for its counters).
+
+Set MIRAKO_API_TOKEN to use the real Mirako API instead of the simulator (MIRAKO_API_URL, default
+https://mirako.co); real builds take minutes and are billed.
+
+moto_server must be on PATH: pip install "moto[server]".
+
+When everything is up it prints "local stack ready at http://ADDR", then how to upload. Each build's
+progress and each notification (received by its own webhook subscription) are printed as they
+happen. Ctrl-C or SIGTERM stops everything, moto included.
+
+Example:
+  avatarctl local --build-seconds 5 --poll-seconds 2
+  avatarctl --local build -i portrait.jpg --name "Ada Lovelace" --wait`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runLocal(cmd, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.addr, "addr", local.DefaultAddr, "the AWS endpoint's address (a loopback host:port; port 0 picks a free one)")
+	f.StringVar(&o.simAddr, "sim-addr", local.DefaultSimAddr, "the Mirako simulator's address")
+	f.Float64Var(&o.buildSeconds, "build-seconds", 20, "seconds a simulated build takes")
+	f.IntVar(&o.pollSeconds, "poll-seconds", 0, "head start and interval of status checks, for quick local runs (0: the template's 120 s and 30 s)")
+	f.IntVar(&o.deadlineSeconds, "deadline-seconds", 0, "seconds after submission before a build is TIMED_OUT (0: the template's, shortened to suit --poll-seconds)")
+	f.Float64Var(&o.faultRate, "fault-rate", 0, "probability (0 to 1) that a simulator request gets a transient fault")
+	f.Int64Var(&o.seed, "seed", 1, "seed of the simulator's avatar ids and faults")
+	f.BoolVar(&o.notifyOnSubmit, "notify-on-submit", false, "also notify when a portrait is submitted to Mirako")
+	f.BoolVarP(&o.verbose, "verbose", "v", false, "also print the functions' logs and moto's request log")
+	return cmd
+}
+
+func runLocal(cmd *cobra.Command, o localOptions) error {
+	switch {
+	case o.buildSeconds < 0:
+		return fmt.Errorf("--build-seconds %v: must not be negative", o.buildSeconds)
+	case o.pollSeconds < 0:
+		return fmt.Errorf("--poll-seconds %d: must not be negative", o.pollSeconds)
+	case o.deadlineSeconds < 0:
+		return fmt.Errorf("--deadline-seconds %d: must not be negative", o.deadlineSeconds)
+	case o.faultRate < 0 || o.faultRate > 1:
+		return fmt.Errorf("--fault-rate %v: must be between 0 and 1", o.faultRate)
+	}
+	out := cmd.OutOrStdout()
+	opts := local.Options{
+		Addr:            o.addr,
+		SimAddr:         o.simAddr,
+		BuildTime:       seconds(o.buildSeconds),
+		FaultRate:       o.faultRate,
+		Seed:            o.seed,
+		PollSeconds:     o.pollSeconds,
+		DeadlineSeconds: o.deadlineSeconds,
+		NotifyOnSubmit:  o.notifyOnSubmit,
+		MirakoToken:     strings.TrimSpace(os.Getenv("MIRAKO_API_TOKEN")),
+		MirakoURL:       strings.TrimSpace(os.Getenv("MIRAKO_API_URL")),
+		Out:             out,
+		Verbose:         o.verbose,
+	}
+
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	fmt.Fprintln(out, "starting moto_server and the local stack...")
+	s, err := local.Start(ctx, opts)
+	if err != nil {
+		if ctx.Err() != nil {
+			return errors.New("local: interrupted while starting")
+		}
+		return fmt.Errorf("local: %w", err)
+	}
+	defer s.Close()
+	printReady(out, s, o)
+
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(out, "stopping the local stack...")
+		s.Close()
+		fmt.Fprintln(out, "local stack stopped")
+		return nil
+	case <-s.Done():
+		s.Close()
+		return errors.New("local: moto_server exited unexpectedly; the local stack is stopped")
+	}
+}
+
+// printReady prints the ready line, which scripts wait for, and how to use
+// the stack.
+func printReady(w io.Writer, s *local.Stack, o localOptions) {
+	fmt.Fprintf(w, "local stack ready at %s\n", s.Endpoint)
+	if s.Sim != nil {
+		fmt.Fprintf(w, "  Mirako simulator at %s (counters: %s/_sim/stats); builds take %s\n",
+			s.MirakoURL, s.MirakoURL, seconds(o.buildSeconds).Round(time.Millisecond))
+	} else {
+		fmt.Fprintf(w, "  Mirako API at %s (real builds, billed)\n", s.MirakoURL)
+	}
+	fmt.Fprintf(w, "  bucket %s, table %s, topic %s, state machine %s\n",
+		s.Resources.Bucket, s.Resources.Table, local.TopicName, local.StateMachineName)
+	avatarctl := "avatarctl --local"
+	if s.Endpoint != "http://"+local.DefaultAddr {
+		avatarctl += " --endpoint " + s.Endpoint
+	}
+	fmt.Fprintf(w, `Upload a portrait:
+  %s build -i FILE --name NAME
+  aws --endpoint-url %s s3 cp FILE s3://%s/KEY --metadata avatar-name=NAME
+    (any AWS credentials work; region %s)
+Press Ctrl-C to stop.
+`, avatarctl, s.Endpoint, s.Resources.Bucket, local.Region)
+}

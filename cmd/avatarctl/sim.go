@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako/mirakotest"
+)
+
+// simOptions are the flags of avatarctl sim.
+type simOptions struct {
+	addr         string
+	token        string
+	buildSeconds float64
+	faultRate    float64
+	seed         int64
+	slowSeconds  float64
+	rateLimit    int
+	rateWindow   time.Duration
+}
+
+// newSimCmd returns `avatarctl sim`, which serves the Mirako simulator until SIGINT or SIGTERM.
+func newSimCmd() *cobra.Command {
+	o := simOptions{}
+	cmd := &cobra.Command{
+		Use:   "sim",
+		Short: "Run the Mirako API simulator",
+		Long: `Run the Mirako API simulator: POST /v1/avatar/async_build, GET /v1/avatar/{id},
+GET /v1/avatar/list and DELETE /v1/avatar/{id}, as Mirako's OpenAPI specification describes them,
+plus GET /_sim/stats (counters, no auth).
+
+Builds go PENDING → BUILDING → READY over --build-seconds. Avatar names can script outcomes:
+"[error]" ends in ERROR, "[stuck]" never leaves BUILDING, "[credits]" gets 402, "[forbidden]" 403,
+"[503x2]" makes the first two POSTs with that name fail with 503; see the mirakotest package
+documentation for all of them and for the faults --fault-rate draws from.
+
+When it is ready it prints one line, "mirako simulator listening on http://ADDR", with the address
+it really bound (so --addr 127.0.0.1:0 picks a free port). SIGINT or SIGTERM stops it cleanly.
+
+Example:
+  avatarctl sim --addr 127.0.0.1:4567 --build-seconds 5 &
+  curl -s -H 'Authorization: Bearer sim-token' -H 'Content-Type: application/json' \
+    -d '{"name":"Ada","image":"'"$(base64 -w0 portrait.png)"'"}' \
+    http://127.0.0.1:4567/v1/avatar/async_build`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runSim(cmd, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.addr, "addr", "127.0.0.1:4567", "address to listen on (host:port; port 0 picks a free one)")
+	f.StringVar(&o.token, "token", mirakotest.DefaultToken, "bearer token the simulator accepts")
+	f.Float64Var(&o.buildSeconds, "build-seconds", 20, "seconds a build takes from POST to READY (PENDING for the first tenth)")
+	f.Float64Var(&o.faultRate, "fault-rate", 0, "probability (0 to 1) that a /v1 request gets a random fault")
+	f.Int64Var(&o.seed, "seed", 1, "seed of avatar ids and random faults")
+	f.Float64Var(&o.slowSeconds, "slow-seconds", mirakotest.DefaultSlowDelay.Seconds(), "how long a slow fault stalls")
+	f.IntVar(&o.rateLimit, "rate-limit", 0, "requests allowed per --rate-window (0: no limit); the excess gets 429")
+	f.DurationVar(&o.rateWindow, "rate-window", mirakotest.DefaultRateWindow, "window of --rate-limit")
+	return cmd
+}
+
+func runSim(cmd *cobra.Command, o simOptions) error {
+	switch {
+	case o.token == "":
+		return errors.New("--token must not be empty")
+	case o.buildSeconds < 0:
+		return fmt.Errorf("--build-seconds %v: must not be negative", o.buildSeconds)
+	case o.faultRate < 0 || o.faultRate > 1:
+		return fmt.Errorf("--fault-rate %v: must be between 0 and 1", o.faultRate)
+	case o.slowSeconds <= 0:
+		return fmt.Errorf("--slow-seconds %v: must be positive", o.slowSeconds)
+	case o.rateLimit < 0:
+		return fmt.Errorf("--rate-limit %d: must not be negative", o.rateLimit)
+	case o.rateWindow <= 0:
+		return fmt.Errorf("--rate-window %s: must be positive", o.rateWindow)
+	}
+	sim := mirakotest.New(mirakotest.Config{
+		Token:      o.token,
+		BuildTime:  seconds(o.buildSeconds),
+		FaultRate:  o.faultRate,
+		Seed:       o.seed,
+		SlowDelay:  seconds(o.slowSeconds),
+		RateLimit:  o.rateLimit,
+		RateWindow: o.rateWindow,
+	})
+
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("sim: listen: %w", err)
+	}
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	fmt.Fprintf(cmd.OutOrStdout(), "mirako simulator listening on http://%s\n", ln.Addr())
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("sim: serve: %w", err)
+	case <-ctx.Done():
+	}
+	// Release stalled slow faults, then let in-flight requests finish.
+	sim.Close()
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("sim: shutdown: %w", err)
+	}
+	return nil
+}
+
+func seconds(s float64) time.Duration {
+	return time.Duration(s * float64(time.Second))
+}

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"github.com/spf13/cobra"
+)
+
+func newViewCmd(g *globalOptions) *cobra.Command {
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "view ID",
+		Short: "Show a build",
+		Long: `Show a build's whole record: status, name, avatar and themes, reason,
+the uploaded object, image, status checks, times and execution.
+
+ID is a build id, a unique prefix of one (at least 4 characters), or the id
+of the avatar a build made. A prefix is looked up by scanning the table's
+keys, because DynamoDB cannot query a key by prefix: on a large table, give
+the whole id.`,
+		Example: `  avatarctl view 3f2a9c1b
+  avatarctl view --json 3f2a9c1b7d0e4a5f8b6c2d1e0f9a8b7c | jq -r .avatar_id`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: cobra.NoFileCompletions,
+		RunE: g.runE(func(cmd *cobra.Command, args []string) error {
+			c, err := g.connect(cmd.Context())
+			if err != nil {
+				return err
+			}
+			rec, err := find(cmd.Context(), c, args[0])
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if asJSON {
+				return writeJSON(out, rec)
+			}
+			return writeRecord(out, rec, styleFor(out))
+		}),
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the record as a JSON object (field names are the record's attribute names)")
+	return cmd
+}

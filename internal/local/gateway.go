@@ -1,0 +1,319 @@
+package local
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"reflect"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambda/messages"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+)
+
+// Function is a Lambda function the gateway runs in-process.
+type Function struct {
+	// Name is the function's name, the last part of its ARN.
+	Name string
+	// Handler runs one invocation, as the Lambda runtime would call it.
+	Handler lambda.Handler
+	// Timeout is the function's timeout (the template's Timeout); the
+	// invocation's context has this deadline, and an invocation that has
+	// not returned by then fails with Sandbox.Timedout, as on Lambda.
+	// Zero means Lambda's default, three seconds.
+	Timeout time.Duration
+}
+
+// defaultTimeout is Lambda's default function timeout.
+const defaultTimeout = 3 * time.Second
+
+// maxPayload is Lambda's limit on a synchronous invocation's payload.
+const maxPayload = 6 << 20
+
+// invokePrefix and invokeSuffix frame the path of Lambda's Invoke API:
+// POST /2015-03-31/functions/{FunctionName}/invocations.
+const (
+	invokePrefix = "/2015-03-31/functions/"
+	invokeSuffix = "/invocations"
+)
+
+// Gateway is the local stack's AWS endpoint, an http.Handler. Lambda Invoke
+// requests for registered functions run in-process; everything else is
+// passed to moto unchanged (method, path, query, Host header, body, streamed
+// both ways), so clients may sign requests for the gateway's address.
+type Gateway struct {
+	region, account string
+	log             func(format string, args ...any)
+
+	backend atomic.Pointer[url.URL]
+	proxy   *httputil.ReverseProxy
+
+	mu     sync.RWMutex
+	funcs  map[string]Function
+	mounts map[string]http.Handler
+}
+
+// NewGateway returns a gateway with no functions and no backend yet: the
+// gateway must be listening before moto starts (moto needs its port), and
+// the functions are built once the resources they read exist. logf reports
+// failed invocations; nil discards them.
+func NewGateway(region, account string, logf func(format string, args ...any)) *Gateway {
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	g := &Gateway{region: region, account: account, log: logf,
+		funcs: map[string]Function{}, mounts: map[string]http.Handler{}}
+	g.proxy = &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(g.backend.Load())
+			// SigV4 signs Host, and moto routes S3 virtual-hosted requests
+			// by it: keep the client's.
+			r.Out.Host = r.In.Host
+		},
+		FlushInterval: -1,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if r.Context().Err() == nil {
+				logf("gateway: %s %s: %v", r.Method, r.URL.Path, err)
+			}
+			http.Error(w, "local gateway: moto did not answer: "+err.Error(), http.StatusBadGateway)
+		},
+	}
+	return g
+}
+
+// SetBackend sets the moto server that requests other than Lambda Invoke go
+// to. Until it is set they get 503.
+func (g *Gateway) SetBackend(u *url.URL) { g.backend.Store(u) }
+
+// Register makes fn answer Invoke requests for its name or ARN.
+func (g *Gateway) Register(fn Function) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.funcs[fn.Name] = fn
+}
+
+// Mount serves h at the exact path p, which must start with "/_local/": no
+// AWS API and no S3 bucket (names cannot start with "_") uses such a path.
+func (g *Gateway) Mount(p string, h http.Handler) {
+	if !strings.HasPrefix(p, "/_local/") {
+		panic("local: Mount path must start with /_local/: " + p)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.mounts[p] = h
+}
+
+// FunctionARN returns the ARN of the function named name in the gateway's
+// region and account.
+func (g *Gateway) FunctionARN(name string) string {
+	return fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", g.region, g.account, name)
+}
+
+// ServeHTTP routes a request to a function, a mount or moto.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	if r.Method == http.MethodPost && strings.HasPrefix(p, invokePrefix) && strings.HasSuffix(p, invokeSuffix) {
+		ref := strings.TrimSuffix(strings.TrimPrefix(p, invokePrefix), invokeSuffix)
+		if fn, ok := g.function(ref); ok {
+			g.invoke(w, r, fn)
+			return
+		}
+		writeLambdaError(w, http.StatusNotFound, "ResourceNotFoundException",
+			"Function not found: "+g.FunctionARN(functionName(ref)))
+		return
+	}
+	if strings.HasPrefix(p, "/_local/") {
+		g.mu.RLock()
+		h, ok := g.mounts[p]
+		g.mu.RUnlock()
+		if ok {
+			h.ServeHTTP(w, r)
+			return
+		}
+	}
+	if g.backend.Load() == nil {
+		http.Error(w, "local gateway: moto is not running yet", http.StatusServiceUnavailable)
+		return
+	}
+	g.proxy.ServeHTTP(w, r)
+}
+
+// function looks a function up by any of the forms Invoke accepts: name,
+// name:qualifier, partial ARN (123456789012:function:name) or full ARN.
+func (g *Gateway) function(ref string) (Function, bool) {
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	fn, ok := g.funcs[functionName(ref)]
+	return fn, ok
+}
+
+// functionName extracts the name from a FunctionName parameter.
+func functionName(ref string) string {
+	parts := strings.Split(ref, ":")
+	switch {
+	case len(parts) >= 7 && parts[0] == "arn": // arn:aws:lambda:region:account:function:name[:qualifier]
+		return parts[6]
+	case len(parts) >= 3 && parts[1] == "function": // account:function:name[:qualifier]
+		return parts[2]
+	default: // name[:qualifier]
+		return parts[0]
+	}
+}
+
+// invoke runs one invocation and answers like Lambda's Invoke API.
+func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request, fn Function) {
+	payload, err := io.ReadAll(io.LimitReader(r.Body, maxPayload+1))
+	if err != nil {
+		writeLambdaError(w, http.StatusBadRequest, "InvalidRequestContentException", "read the payload: "+err.Error())
+		return
+	}
+	if len(payload) > maxPayload {
+		writeLambdaError(w, http.StatusRequestEntityTooLarge, "RequestTooLargeException",
+			fmt.Sprintf("Request must be smaller than %d bytes for the InvokeFunction operation", maxPayload))
+		return
+	}
+	arn := g.FunctionARN(fn.Name)
+	requestID := newRequestID()
+	h := w.Header()
+	h.Set("X-Amzn-Requestid", requestID)
+	h.Set("X-Amz-Executed-Version", "$LATEST")
+
+	switch typ := r.Header.Get("X-Amz-Invocation-Type"); typ {
+	case "", "RequestResponse":
+	case "Event":
+		go func() {
+			if _, fail := Run(fn, arn, requestID, payload); fail != nil {
+				g.log("%s failed (%s): %s: %s", fn.Name, requestID, fail.Type, fail.Message)
+			}
+		}()
+		w.WriteHeader(http.StatusAccepted)
+		return
+	case "DryRun":
+		w.WriteHeader(http.StatusNoContent)
+		return
+	default:
+		writeLambdaError(w, http.StatusBadRequest, "InvalidParameterValueException", "unknown InvocationType "+typ)
+		return
+	}
+
+	out, fail := Run(fn, arn, requestID, payload)
+	if fail != nil {
+		g.log("%s failed (%s): %s: %s", fn.Name, requestID, fail.Type, fail.Message)
+		out, _ = json.Marshal(fail)
+		h.Set("X-Amz-Function-Error", "Unhandled")
+	}
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	w.Write(out)
+}
+
+// Run runs one invocation of fn the way the Lambda Go runtime does: the
+// context carries a lambdacontext.LambdaContext (request id, function ARN)
+// and the function's deadline; a returned error or a panic becomes the
+// error document the runtime reports, its errorType the Go type name (for a
+// pointer, the name of the type it points to). An invocation still running
+// at the deadline fails with Sandbox.Timedout (its goroutine is left to
+// finish: a process cannot stop one).
+func Run(fn Function, arn, requestID string, payload []byte) ([]byte, *messages.InvokeResponse_Error) {
+	timeout := fn.Timeout
+	if timeout <= 0 {
+		timeout = defaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: requestID, InvokedFunctionArn: arn})
+
+	type result struct {
+		out  []byte
+		fail *messages.InvokeResponse_Error
+	}
+	done := make(chan result, 1)
+	go func() {
+		defer func() {
+			if v := recover(); v != nil {
+				done <- result{fail: panicResponse(v)}
+			}
+		}()
+		out, err := fn.Handler.Invoke(ctx, payload)
+		if err != nil {
+			done <- result{fail: errorResponse(err)}
+			return
+		}
+		done <- result{out: out}
+	}()
+	select {
+	case res := <-done:
+		return res.out, res.fail
+	case <-ctx.Done():
+		return nil, &messages.InvokeResponse_Error{
+			Type:    "Sandbox.Timedout",
+			Message: fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", requestID, timeout.Seconds()),
+		}
+	}
+}
+
+// errorResponse is the runtime's report of a returned error.
+func errorResponse(err error) *messages.InvokeResponse_Error {
+	if ive, ok := err.(messages.InvokeResponse_Error); ok {
+		return &ive
+	}
+	return &messages.InvokeResponse_Error{Message: err.Error(), Type: typeName(err)}
+}
+
+// panicResponse is the runtime's report of a panic, with its stack.
+func panicResponse(v any) *messages.InvokeResponse_Error {
+	if ive, ok := v.(messages.InvokeResponse_Error); ok {
+		return &ive
+	}
+	pcs := make([]uintptr, 32)
+	n := runtime.Callers(3, pcs) // runtime.Callers, panicResponse, the deferred func
+	var stack []*messages.InvokeResponse_Error_StackFrame
+	frames := runtime.CallersFrames(pcs[:n])
+	for {
+		f, more := frames.Next()
+		label := f.Function[strings.LastIndex(f.Function, "/")+1:]
+		label = label[strings.Index(label, ".")+1:]
+		stack = append(stack, &messages.InvokeResponse_Error_StackFrame{Path: f.File, Line: int32(f.Line), Label: label})
+		if !more {
+			break
+		}
+	}
+	return &messages.InvokeResponse_Error{Message: fmt.Sprintf("%v", v), Type: typeName(v), StackTrace: stack}
+}
+
+// typeName is how aws-lambda-go names an error's type.
+func typeName(v any) string {
+	t := reflect.TypeOf(v)
+	if t.Kind() == reflect.Pointer {
+		return t.Elem().Name()
+	}
+	return t.Name()
+}
+
+// writeLambdaError writes an error of the Lambda API itself (not of the
+// function), as the service does: x-amzn-ErrorType and a JSON body.
+func writeLambdaError(w http.ResponseWriter, status int, typ, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Amzn-Errortype", typ)
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"Type": "User", "Message": msg, "message": msg})
+}
+
+// newRequestID returns a random UUID, the form of Lambda's request ids.
+func newRequestID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}

@@ -1,0 +1,496 @@
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	avatarpipeline "github.com/avatar-pipeline/avatar-pipeline"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/metrics"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako/mirakotest"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline/checkstatus"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline/notify"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline/submit"
+	"github.com/avatar-pipeline/avatar-pipeline/statemachine"
+)
+
+// Default addresses of `avatarctl local`.
+const (
+	DefaultAddr    = "127.0.0.1:4566"
+	DefaultSimAddr = "127.0.0.1:4567"
+)
+
+// Options configure a local stack. The zero value runs the simulator with
+// instant builds on free ports.
+type Options struct {
+	// Addr is the gateway's listen address, the stack's AWS endpoint
+	// ("127.0.0.1:0" or empty: a free port). It must be a loopback (or
+	// unspecified) address: moto's Step Functions engine calls back to
+	// localhost at its port.
+	Addr string
+	// SimAddr is the Mirako simulator's listen address (empty: a free port).
+	SimAddr string
+	// BuildTime is how long a simulated build takes.
+	BuildTime time.Duration
+	// FaultRate is the simulator's rate of transient faults, 0 to 1.
+	FaultRate float64
+	// FaultKinds are the faults the simulator draws from at FaultRate
+	// (empty: its default, the "before" faults, which create nothing;
+	// mirakotest.AllFaults adds the accept_then_* faults, which create the
+	// avatar and then lose the answer).
+	FaultKinds []mirakotest.Fault
+	// SlowDelay is how long the simulator's slow faults stall (zero: its
+	// default, longer than the client's timeout for status checks).
+	SlowDelay time.Duration
+	// SimToken is the token the simulator accepts, stored as the stack's
+	// Mirako secret (empty: "local-sim-token"). Tests set a distinctive one
+	// to look for leaks.
+	SimToken string
+	// Seed seeds the simulator's avatar ids and faults.
+	Seed int64
+	// PollSeconds, when positive, is the functions' HEAD_START_SECONDS and
+	// POLL_INTERVAL_SECONDS (the template's defaults otherwise).
+	PollSeconds int
+	// DeadlineSeconds, when positive, is the functions' DEADLINE_SECONDS.
+	DeadlineSeconds int
+	// NotifyOnSubmit, when true, sets NOTIFY_ON_SUBMIT to true.
+	NotifyOnSubmit bool
+	// MirakoToken, when set, makes the stack use the real Mirako API at
+	// MirakoURL (default: the template's, https://mirako.co) with this
+	// token instead of the simulator.
+	MirakoToken string
+	MirakoURL   string
+	// Out receives the stack's log: builds' progress, notifications,
+	// failed invocations (nil: discarded).
+	Out io.Writer
+	// Verbose also sends the functions' own logs and moto's request log to
+	// Out.
+	Verbose bool
+}
+
+// Stack is a running local stack: moto behind the gateway, the resources,
+// the in-process functions, the pump, the webhook and, unless the real
+// Mirako is used, the simulator.
+type Stack struct {
+	// Endpoint is the AWS endpoint of the stack, http://127.0.0.1:PORT.
+	Endpoint string
+	// Resources names what the stack created.
+	Resources Resources
+	// MirakoURL is the Mirako API the functions call.
+	MirakoURL string
+	// Sim is the simulator, nil when the real Mirako is used.
+	Sim *mirakotest.Simulator
+	// Webhook is the stack's subscriber to the notification topic.
+	Webhook *Webhook
+	// Env is each function's environment, by local function name.
+	Env map[string]map[string]string
+
+	out     *printer
+	base    *base
+	simSrv  *http.Server
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	closeMu sync.Once
+}
+
+// Start starts a local stack. On error, everything started so far is
+// stopped again.
+func Start(ctx context.Context, o Options) (*Stack, error) {
+	out := newPrinter(o.Out)
+	s := &Stack{out: out}
+	ok := false
+	defer func() {
+		if !ok {
+			s.Close()
+		}
+	}()
+
+	// The simulator first: its port is part of the functions' environment.
+	token := o.MirakoToken
+	s.MirakoURL = o.MirakoURL
+	if token == "" {
+		ln, err := listen(o.SimAddr, "the Mirako simulator")
+		if err != nil {
+			return nil, err
+		}
+		token = o.SimToken
+		if token == "" {
+			token = "local-sim-token"
+		}
+		s.Sim = mirakotest.New(mirakotest.Config{Token: token, BuildTime: o.BuildTime, FaultRate: o.FaultRate,
+			FaultKinds: o.FaultKinds, SlowDelay: o.SlowDelay, Seed: o.Seed})
+		s.simSrv = &http.Server{Handler: s.Sim, ReadHeaderTimeout: 10 * time.Second}
+		go s.simSrv.Serve(ln)
+		s.MirakoURL = "http://" + hostPort(ln.Addr())
+	}
+
+	var motoLog io.Writer
+	if o.Verbose {
+		motoLog = prefixWriter{out, "moto: "}
+	}
+	b, err := startBase(ctx, o.Addr, out.printf, motoLog)
+	if err != nil {
+		return nil, err
+	}
+	s.base = b
+	s.Endpoint = b.endpoint
+	cfg := Config(s.Endpoint)
+
+	env, err := FunctionEnvironments(o, s.MirakoURL)
+	if err != nil {
+		return nil, err
+	}
+	s.Env = env
+	s.MirakoURL = env[SubmitFunctionName][pipeline.EnvMirakoURL]
+	definition, err := Definition(b.gw)
+	if err != nil {
+		return nil, err
+	}
+	s.Webhook = NewWebhook(out.notification)
+	b.gw.Mount(WebhookPath, s.Webhook)
+	s.Resources, err = Provision(ctx, cfg, ProvisionInput{
+		Definition: definition,
+		Token:      token,
+		SecretID:   env[SubmitFunctionName][pipeline.EnvMirakoSecretID],
+		WebhookURL: s.Endpoint + WebhookPath,
+	})
+	if err != nil {
+		return nil, err
+	}
+	// The topic's ARN is known now.
+	for _, vars := range env {
+		for k, v := range vars {
+			if v == avatarpipeline.TopicResource {
+				vars[k] = s.Resources.TopicARN
+			}
+		}
+	}
+
+	var logOut io.Writer = io.Discard
+	if o.Verbose {
+		logOut = out
+	}
+	if err := registerFunctions(ctx, b.gw, cfg, env, logOut); err != nil {
+		return nil, err
+	}
+
+	bg, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	pump := &Pump{
+		Queue:           sqs.NewFromConfig(cfg),
+		Workflow:        sfn.NewFromConfig(cfg),
+		QueueURL:        s.Resources.EventQueueURL,
+		StateMachineARN: s.Resources.StateMachineARN,
+		Logf:            out.printf,
+	}
+	prog := &progress{db: dynamodb.NewFromConfig(cfg), table: s.Resources.Table, printf: out.printf}
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); pump.Run(bg) }()
+	go func() { defer s.wg.Done(); prog.run(bg, time.Second) }()
+	ok = true
+	return s, nil
+}
+
+// AWSConfig returns an AWS configuration for the stack's endpoint. S3
+// clients made from it need UsePathStyle.
+func (s *Stack) AWSConfig() aws.Config { return Config(s.Endpoint) }
+
+// Notifications returns the notifications the webhook has received.
+func (s *Stack) Notifications() []Notification { return s.Webhook.Notifications() }
+
+// Done is closed if moto_server exits while the stack runs.
+func (s *Stack) Done() <-chan struct{} { return s.base.moto.Done() }
+
+// Close stops everything the stack started. It is safe to call more than
+// once.
+func (s *Stack) Close() error {
+	s.closeMu.Do(func() {
+		if s.cancel != nil {
+			s.cancel()
+		}
+		s.wg.Wait()
+		if s.base != nil {
+			s.base.close()
+		}
+		if s.Sim != nil {
+			s.Sim.Close() // ends stalled "slow" faults, so shutdown need not wait them out
+		}
+		if s.simSrv != nil {
+			shutdown(s.simSrv)
+		}
+	})
+	return nil
+}
+
+// base is the gateway, listening, with moto behind it.
+type base struct {
+	gw       *Gateway
+	srv      *http.Server
+	moto     *Moto
+	endpoint string
+}
+
+// startBase listens at addr, starts moto with the gateway's port as its
+// callback port, and points the gateway at it.
+func startBase(ctx context.Context, addr string, logf func(string, ...any), motoLog io.Writer) (*base, error) {
+	ln, err := listen(addr, "the local AWS endpoint")
+	if err != nil {
+		return nil, err
+	}
+	tcp := ln.Addr().(*net.TCPAddr)
+	if !tcp.IP.IsLoopback() && !tcp.IP.IsUnspecified() {
+		ln.Close()
+		return nil, fmt.Errorf("local stack: %s is not a loopback address; moto calls the functions back at localhost:%d", addr, tcp.Port)
+	}
+	b := &base{
+		gw:       NewGateway(Region, Account, logf),
+		endpoint: "http://" + hostPort(ln.Addr()),
+	}
+	b.srv = &http.Server{Handler: b.gw, ReadHeaderTimeout: 30 * time.Second}
+	go b.srv.Serve(ln)
+	b.moto, err = StartMoto(ctx, tcp.Port, motoLog)
+	if err != nil {
+		shutdown(b.srv)
+		return nil, err
+	}
+	u, err := url.Parse(b.moto.URL)
+	if err != nil {
+		b.close()
+		return nil, fmt.Errorf("moto address %q: %w", b.moto.URL, err)
+	}
+	b.gw.SetBackend(u)
+	return b, nil
+}
+
+func (b *base) close() {
+	if b.moto != nil {
+		b.moto.Close()
+	}
+	shutdown(b.srv)
+}
+
+// shutdown stops a server, giving requests in flight a moment.
+func shutdown(srv *http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if srv.Shutdown(ctx) != nil {
+		srv.Close()
+	}
+}
+
+// listen listens on addr (a free loopback port when empty), with a clear
+// message when the port is taken.
+func listen(addr, what string) (net.Listener, error) {
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, fmt.Errorf("cannot serve %s at %s: the address is already in use (is another local stack running? stop it, or choose another address)", what, addr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cannot serve %s at %s: %w", what, addr, err)
+	}
+	return ln, nil
+}
+
+// hostPort is a listener's address as clients should dial it: an
+// unspecified host becomes 127.0.0.1.
+func hostPort(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || !tcp.IP.IsUnspecified() {
+		return a.String()
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(tcp.Port))
+}
+
+// Definition renders the state machine with the template's substitutions,
+// each resource replaced by its local counterpart: functions by the ARNs of
+// the gateway's functions, the table by its local name.
+func Definition(gw *Gateway) (string, error) {
+	subs, err := avatarpipeline.Substitutions()
+	if err != nil {
+		return "", err
+	}
+	values := make(map[string]string, len(subs))
+	for key, logicalID := range subs {
+		switch {
+		case FunctionNames[logicalID] != "":
+			values[key] = gw.FunctionARN(FunctionNames[logicalID])
+		case logicalID == avatarpipeline.TableResource:
+			values[key] = TableName
+		default:
+			return "", fmt.Errorf("local stack: substitution %s refers to %s, which the local stack does not create", key, logicalID)
+		}
+	}
+	return statemachine.Render(values)
+}
+
+// FunctionEnvironments builds each function's environment from the
+// template's: the same keys, parameters at their defaults, resources by
+// their local names, and the local overrides: the Mirako URL (unless
+// empty), and the poll schedule from Options. The topic's ARN is filled in
+// once it exists: until then its variables hold the template's logical id.
+func FunctionEnvironments(o Options, mirakoURL string) (map[string]map[string]string, error) {
+	out := map[string]map[string]string{}
+	for logicalID, name := range FunctionNames {
+		vars, err := avatarpipeline.FunctionEnvironment(logicalID)
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range vars {
+			switch {
+			case v == avatarpipeline.TableResource:
+				vars[k] = TableName
+			case v == avatarpipeline.BucketResource:
+				vars[k] = BucketName
+			}
+		}
+		set := func(key, value string) {
+			if _, ok := vars[key]; ok {
+				vars[key] = value
+			}
+		}
+		if mirakoURL != "" {
+			set(pipeline.EnvMirakoURL, mirakoURL)
+		}
+		if o.PollSeconds > 0 {
+			set(pipeline.EnvHeadStart, strconv.Itoa(o.PollSeconds))
+			set(pipeline.EnvPollInterval, strconv.Itoa(o.PollSeconds))
+			// Polling more often than the template allows needs a shorter
+			// deadline to stay within the workflow's check bound.
+			if d, err := strconv.Atoi(vars[pipeline.EnvDeadline]); err == nil && o.DeadlineSeconds <= 0 {
+				set(pipeline.EnvDeadline, strconv.Itoa(min(d, o.PollSeconds*(pipeline.MaxChecks-1))))
+			}
+		}
+		if o.DeadlineSeconds > 0 {
+			set(pipeline.EnvDeadline, strconv.Itoa(o.DeadlineSeconds))
+		}
+		if o.NotifyOnSubmit {
+			set(pipeline.EnvNotifyOnSubmit, "true")
+		}
+		out[name] = vars
+	}
+	return out, nil
+}
+
+// registerFunctions builds the three functions from their environments,
+// as their mains do, and registers them with the gateway. Their logs and
+// metric lines (which go to CloudWatch in AWS) go to logOut.
+func registerFunctions(ctx context.Context, gw *Gateway, cfg aws.Config, env map[string]map[string]string, logOut io.Writer) error {
+	type builder func(context.Context, aws.Config, func(string) string, *slog.Logger) (lambda.Handler, error)
+	metricsTo := func(e *metrics.Emitter, name string) {
+		if e != nil {
+			e.W = prefixWriter{logOut, name + " metrics: "}
+		}
+	}
+	builders := map[string]builder{
+		SubmitFunctionName: func(ctx context.Context, cfg aws.Config, getenv func(string) string, log *slog.Logger) (lambda.Handler, error) {
+			h, err := submit.NewFromEnv(ctx, cfg, getenv, log)
+			if err != nil {
+				return nil, err
+			}
+			metricsTo(h.Metrics, SubmitFunctionName)
+			return lambda.NewHandler(h.Handle), nil
+		},
+		CheckFunctionName: func(ctx context.Context, cfg aws.Config, getenv func(string) string, log *slog.Logger) (lambda.Handler, error) {
+			h, err := checkstatus.NewFromEnv(ctx, cfg, getenv, log)
+			if err != nil {
+				return nil, err
+			}
+			metricsTo(h.Metrics, CheckFunctionName)
+			return lambda.NewHandler(h.Handle), nil
+		},
+		NotifyFunctionName: func(ctx context.Context, cfg aws.Config, getenv func(string) string, log *slog.Logger) (lambda.Handler, error) {
+			h, err := notify.NewFromEnv(ctx, cfg, getenv, log)
+			if err != nil {
+				return nil, err
+			}
+			metricsTo(h.Metrics, NotifyFunctionName)
+			return lambda.NewHandler(h.Handle), nil
+		},
+	}
+	for logicalID, name := range FunctionNames {
+		timeout, err := avatarpipeline.FunctionTimeout(logicalID)
+		if err != nil {
+			return err
+		}
+		vars := env[name]
+		log := slog.New(slog.NewTextHandler(prefixWriter{logOut, name + ": "}, nil))
+		h, err := builders[name](ctx, cfg, func(k string) string { return vars[k] }, log)
+		if err != nil {
+			return fmt.Errorf("local stack: start %s: %w", name, err)
+		}
+		gw.Register(Function{Name: name, Handler: h, Timeout: timeout})
+	}
+	return nil
+}
+
+// printer serializes the stack's log lines, each with the time of day.
+type printer struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func newPrinter(w io.Writer) *printer {
+	if w == nil {
+		w = io.Discard
+	}
+	return &printer{w: w}
+}
+
+func (p *printer) printf(format string, args ...any) {
+	line := strings.TrimRight(fmt.Sprintf(format, args...), "\n")
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "%s %s\n", time.Now().Format("15:04:05"), line)
+}
+
+func (p *printer) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.w.Write(b)
+}
+
+// notification prints one notification: its event type and the JSON
+// event itself.
+func (p *printer) notification(n Notification) {
+	var ev struct {
+		Type string `json:"type"`
+	}
+	n.Event(&ev)
+	if ev.Type == "" {
+		ev.Type = "notification"
+	}
+	p.printf("webhook: %s %s", ev.Type, n.Message)
+}
+
+// prefixWriter writes each write (a log line) with a prefix.
+type prefixWriter struct {
+	w      io.Writer
+	prefix string
+}
+
+func (p prefixWriter) Write(b []byte) (int, error) {
+	if _, err := p.w.Write(append([]byte(p.prefix), b...)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}

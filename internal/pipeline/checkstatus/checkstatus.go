@@ -1,0 +1,106 @@
+package checkstatus
+
+import (
+	"context"
+	"fmt"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
+	"log/slog"
+	"time"
+
+	"github.com/avatar-pipeline/avatar-pipeline/internal/metrics"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
+)
+
+// AvatarGetter is the part of the Mirako client Handler uses.
+type AvatarGetter interface {
+	Get(ctx context.Context, id string) (*mirako.Avatar, error)
+}
+
+// MaxCheckErrors is how many status checks in a row may meet a transient
+// Mirako fault before Handler hands the error to the state machine
+// (which retries a few more times, then records FAILED). At the default
+// 30 s interval that rides out about five minutes of trouble without
+// giving up on a build that is still running at Mirako.
+const MaxCheckErrors = 10
+
+// Handler is the Handler function: one status poll of a submitted
+// build.
+type Handler struct {
+	Config  pipeline.CheckStatusConfig
+	Mirako  AvatarGetter
+	Log     *slog.Logger
+	Metrics *metrics.Emitter // nil records no metrics
+	Now     func() time.Time // time.Now when nil
+}
+
+// Handle is the Lambda handler.
+func (h *Handler) Handle(ctx context.Context, in pipeline.StepInput) (pipeline.State, error) {
+	st := in.Build
+	now := time.Now().UTC()
+	if h.Now != nil {
+		now = h.Now().UTC()
+	}
+	log := h.Log.With("build_id", st.BuildID, "avatar_id", st.AvatarID, "execution", st.ExecutionARN)
+	if st.AvatarID == "" {
+		return st, fmt.Errorf("check status of %s: the state has no avatar_id", st.BuildID)
+	}
+	deadline, err := records.ParseTime(st.Deadline)
+	if err != nil {
+		return st, fmt.Errorf("check status of %s: deadline %q: %w", st.BuildID, st.Deadline, err)
+	}
+	schedule := pipeline.Schedule{Interval: h.Config.Interval}
+	if !now.Before(deadline) || st.Checks >= pipeline.MaxChecks {
+		st.Finish(now, records.StatusTimedOut, fmt.Sprintf(
+			"Mirako did not finish the build before the deadline (%s, after %d checks); its last status was %s",
+			st.Deadline, st.Checks, st.Status))
+		log.Warn("timed out", "checks", st.Checks)
+		return st, nil
+	}
+
+	st.Checks++
+	avatar, err := h.Mirako.Get(ctx, st.AvatarID)
+	if err != nil {
+		err = pipeline.MirakoError(h.Metrics, "check status of "+st.BuildID, err)
+		if _, rejected := err.(*pipeline.MirakoRejectedError); rejected || st.CheckErrors+1 >= MaxCheckErrors {
+			log.Error("status check failed", "error", err, "check_errors", st.CheckErrors+1)
+			return st, err
+		}
+		st.CheckErrors++
+		st.Outcome = pipeline.OutcomeWaiting
+		wait := schedule.Next(now, deadline)
+		if rl, ok := err.(*pipeline.RateLimitedError); ok && rl.RetryAfter > wait {
+			wait = rl.RetryAfter // Mirako asked for longer
+		}
+		st.WaitSeconds = pipeline.Seconds(wait)
+		log.Warn("status check met a transient fault; will check again", "error", err, "check_errors", st.CheckErrors)
+		return st, nil
+	}
+	st.CheckErrors = 0
+	st.WaitSeconds = pipeline.Seconds(schedule.Next(now, deadline))
+	previous := st.Status
+	switch avatar.Status {
+	case mirako.StatusReady:
+		st.Themes = make([]string, 0, len(avatar.Themes))
+		st.ThemesAttr = make([]map[string]string, 0, len(avatar.Themes))
+		for _, t := range avatar.Themes {
+			st.Themes = append(st.Themes, t.Name)
+			st.ThemesAttr = append(st.ThemesAttr, map[string]string{"S": t.Name})
+		}
+		st.Finish(now, records.StatusReady, "")
+	case mirako.StatusError:
+		st.Finish(now, records.StatusError, "Mirako reported the build as ERROR (Mirako gives no reason; check the portrait against its guidance and retry)")
+	case mirako.StatusPending, mirako.StatusBuilding:
+		st.Status = records.Status(avatar.Status)
+		st.Outcome = pipeline.OutcomeWaiting
+		if st.Status != previous {
+			st.Outcome = pipeline.OutcomeProgress
+			st.UpdatedAt = records.FormatTime(now)
+		}
+	default:
+		return st, &pipeline.MirakoRejectedError{Op: "check status of " + st.BuildID,
+			Err: fmt.Errorf("Mirako returned unknown status %q", avatar.Status)}
+	}
+	log.Info("checked", "status", st.Status, "outcome", st.Outcome, "checks", st.Checks)
+	return st, nil
+}

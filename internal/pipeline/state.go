@@ -1,0 +1,107 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
+)
+
+// Outcome tells the state machine's Choice states what a step concluded.
+type Outcome string
+
+// Outcomes, by the step that returns them.
+const (
+	OutcomeAdmitted  Outcome = "ADMITTED"  // Admit: a new build, registered RECEIVED
+	OutcomeDuplicate Outcome = "DUPLICATE" // Admit: another execution owns this upload's build
+	OutcomeRejected  Outcome = "REJECTED"  // Admit or Submit: a check failed; never sent to Mirako
+	OutcomeSubmitted Outcome = "SUBMITTED" // Submit: Mirako accepted the build
+	OutcomeWaiting   Outcome = "WAITING"   // CheckStatus: nothing changed; wait again
+	OutcomeProgress  Outcome = "PROGRESS"  // CheckStatus: the status changed; record it, then wait
+	OutcomeFinished  Outcome = "FINISHED"  // CheckStatus: READY, ERROR or TIMED_OUT
+)
+
+// State is the workflow state between steps: the build record's fields (the
+// same snake_case names as the table's attributes) plus the workflow's own.
+type State struct {
+	records.Record
+
+	// Outcome is the last step's conclusion.
+	Outcome Outcome `json:"outcome"`
+	// WaitSeconds is how long the Wait state sleeps before the next check.
+	WaitSeconds int `json:"wait_seconds,omitempty"`
+	// Deadline is when polling gives up with TIMED_OUT (record time format).
+	Deadline string `json:"deadline,omitempty"`
+	// CheckErrors counts consecutive status checks that met a transient
+	// Mirako fault; CheckStatus tolerates a few before it gives up.
+	CheckErrors int `json:"check_errors,omitempty"`
+	// Notify asks the state machine to publish a notice now (on submission,
+	// when enabled).
+	Notify bool `json:"notify,omitempty"`
+	// ThemesAttr is Themes as a DynamoDB list attribute value, for the
+	// READY record write, which cannot build one from a JSON array.
+	ThemesAttr []map[string]string `json:"themes_attr"`
+
+	// Fields the state machine adds on its failure path.
+	Error   *StepError      `json:"error,omitempty"`
+	Detail  json.RawMessage `json:"detail,omitempty"` // the S3 event's detail, when admission failed
+	Failure json.RawMessage `json:"failure,omitempty"`
+}
+
+// StepError is what a Catch puts in the state: the error name and its cause.
+type StepError struct {
+	Error string `json:"Error"`
+	Cause string `json:"Cause,omitempty"`
+}
+
+// SubmitInput is the Submit function's input: an admission (Step "admit",
+// with the execution's input: the S3 event, or a ResumeInput) or a
+// submission (Step "submit", with the state Admit returned).
+type SubmitInput struct {
+	Step         string          `json:"step"`
+	Event        json.RawMessage `json:"event,omitempty"`
+	ExecutionARN string          `json:"execution_arn,omitempty"`
+	Build        *State          `json:"build,omitempty"`
+}
+
+// StepInput is the input of CheckStatus and Notify: the workflow state.
+type StepInput struct {
+	Build State `json:"build"`
+}
+
+// Step names of SubmitInput.
+const (
+	StepAdmit  = "admit"
+	StepSubmit = "submit"
+)
+
+// ResumeInput is the execution input that re-drives a stale build (see
+// `avatarctl sweep`): Admit takes the record over from the execution that
+// owned it, and the workflow carries on where the record says.
+type ResumeInput struct {
+	ResumeBuildID     string `json:"resume_build_id"`
+	PreviousExecution string `json:"previous_execution"`
+}
+
+// Reject makes the state a REJECTED outcome with its reason.
+func (st *State) Reject(now time.Time, reason string) {
+	st.Outcome = OutcomeRejected
+	st.Status = records.StatusRejected
+	st.Reason = reason
+	st.FinishedAt = records.FormatTime(now)
+}
+
+// Finish makes the state a FINISHED outcome.
+func (st *State) Finish(now time.Time, status records.Status, reason string) {
+	st.Outcome = OutcomeFinished
+	st.Status = status
+	st.Reason = reason
+	st.FinishedAt = records.FormatTime(now)
+	st.UpdatedAt = st.FinishedAt
+	if start, err := records.ParseTime(st.SubmittedAt); err == nil {
+		st.BuildSeconds = int64(now.Sub(start).Round(time.Second) / time.Second)
+	}
+	if st.ThemesAttr == nil {
+		st.ThemesAttr = []map[string]string{}
+	}
+}
