@@ -33,7 +33,7 @@ func qualityFindings(m *Metrics, face bool) []*Problem {
 	case face && m.SubjectBrightness < darkFace:
 		ps = append(ps, problemf(CodeDark, "the face is too dark (mean brightness %.0f of 255; at least %d is expected), as if lit from behind: light the face from the front", m.SubjectBrightness, darkFace))
 	case m.SubjectBrightness > brightSubject:
-		ps = append(ps, problemf(CodeBright, "the subject is overexposed (mean brightness %.0f of 255 at the centre; at most %d is expected): reduce the exposure or the light", m.SubjectBrightness, brightSubject))
+		ps = append(ps, problemf(CodeBright, "the subject is overexposed (its mean brightness is %.0f of 255; at most %d is expected): reduce the exposure or the light", m.SubjectBrightness, brightSubject))
 	case face && m.SubjectHighlights > brightFaceHighlights:
 		ps = append(ps, problemf(CodeBright, "%.0f%% of the face is blown out to pure white: reduce the exposure or the light on the face", 100*m.SubjectHighlights))
 	}

@@ -16,7 +16,6 @@ import (
 	"flag"
 	"fmt"
 	"image"
-	"image/color"
 	"image/jpeg"
 	_ "image/png"
 	"math"
@@ -318,9 +317,3 @@ func blur(m *image.RGBA, sigma float64) *image.RGBA {
 		return c
 	})
 }
-
-var (
-	_ = color.RGBA{}
-	_ = slices.Sort[[]int]
-	_ = strings.TrimSpace
-)
