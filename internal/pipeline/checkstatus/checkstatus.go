@@ -12,19 +12,19 @@ import (
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
 )
 
-// AvatarGetter is the part of the Mirako client Handler uses.
+// AvatarGetter is the part of the Mirako client CheckStatus uses.
 type AvatarGetter interface {
 	Get(ctx context.Context, id string) (*mirako.Avatar, error)
 }
 
 // MaxCheckErrors is how many status checks in a row may meet a transient
-// Mirako fault before Handler hands the error to the state machine
+// Mirako fault before CheckStatus hands the error to the state machine
 // (which retries a few more times, then records FAILED). At the default
 // 30 s interval that rides out about five minutes of trouble without
 // giving up on a build that is still running at Mirako.
 const MaxCheckErrors = 10
 
-// Handler is the Handler function: one status poll of a submitted
+// Handler is the CheckStatus function: one status poll of a submitted
 // build.
 type Handler struct {
 	Config  pipeline.CheckStatusConfig

@@ -107,7 +107,7 @@ func TestCheckStatus(t *testing.T) {
 			body: `{"title":"Too Many Requests","status":429}`, header: map[string]string{"Retry-After": "90"},
 			wantOutcome: pipeline.OutcomeWaiting, wantStatus: "PENDING", wantChecks: 4, wantWait: 90, wantErrCount: 1},
 		{name: "unknown avatar is permanent", now: submitted.Add(5 * time.Minute), status: 404,
-			body: `{"title":"Not Found","status":404,"detail":"avatar not found"}`, wantErrType: "pipeline.MirakoRejectedError"},
+			body: `{"title":"Not Found","status":404,"detail":"avatar not found"}`, wantErrType: "MirakoRejectedError"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -181,8 +181,8 @@ func TestCheckStatusGivesUpAfterRepeatedFaults(t *testing.T) {
 	in.Build.CheckErrors = MaxCheckErrors - 1
 	_, err := h.Handle(context.Background(), in)
 	var rl *pipeline.RateLimitedError
-	if !errors.As(err, &rl) || errorType(err) != "pipeline.RateLimitedError" {
-		t.Fatalf("got %v (type %s), want pipeline.RateLimitedError", err, errorType(err))
+	if !errors.As(err, &rl) || errorType(err) != "RateLimitedError" {
+		t.Fatalf("got %v (type %s), want RateLimitedError", err, errorType(err))
 	}
 	if rl.RetryAfter != 7*time.Second {
 		t.Errorf("got RetryAfter %s, want 7s", rl.RetryAfter)

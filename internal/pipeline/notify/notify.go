@@ -17,7 +17,7 @@ import (
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
 )
 
-// Publisher is the part of the SNS client Handler uses.
+// Publisher is the part of the SNS client Notify uses.
 type Publisher interface {
 	Publish(ctx context.Context, in *sns.PublishInput, opts ...func(*sns.Options)) (*sns.PublishOutput, error)
 }
@@ -29,7 +29,7 @@ const (
 	AttrAvatarID = "avatar_id"
 )
 
-// Handler is the Handler function: it publishes a build's news to the topic.
+// Handler is the Notify function: it publishes a build's news to the topic.
 type Handler struct {
 	Config  pipeline.NotifyConfig
 	SNS     Publisher

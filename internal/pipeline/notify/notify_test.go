@@ -20,7 +20,7 @@ import (
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
 )
 
-// publisher records what Handler publishes.
+// publisher records what Notify publishes.
 type publisher struct {
 	got []*sns.PublishInput
 	err error
@@ -91,7 +91,7 @@ func TestNotifyReady(t *testing.T) {
 		t.Errorf("got subject %q", got)
 	}
 
-	// A retried Handler for the same news sends the same event id.
+	// A retried Notify for the same news sends the same event id.
 	_, _, again := notifyOnce(t, "notify_ready.json")
 	if again.ID != ev.ID {
 		t.Errorf("retry changed the event id: %s then %s", ev.ID, again.ID)
@@ -114,8 +114,8 @@ func TestNotifyWithoutRecord(t *testing.T) {
 func TestNotifyPublishFailure(t *testing.T) {
 	h := &Handler{Config: pipeline.NotifyConfig{TopicARN: "t"}, SNS: &publisher{err: errors.New("boom")}, Log: quietLog}
 	_, err := lambda.NewHandler(h.Handle).Invoke(context.Background(), goldenInput(t, "notify_ready.json"))
-	if errorType(err) != "pipeline.PublishFailedError" {
-		t.Fatalf("got %v (type %s), want pipeline.PublishFailedError", err, errorType(err))
+	if errorType(err) != "PublishFailedError" {
+		t.Fatalf("got %v (type %s), want PublishFailedError", err, errorType(err))
 	}
 }
 

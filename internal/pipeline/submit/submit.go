@@ -28,13 +28,13 @@ import (
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
 )
 
-// ObjectReader is the part of the S3 client Handler uses.
+// ObjectReader is the part of the S3 client Submit uses.
 type ObjectReader interface {
 	HeadObject(ctx context.Context, in *s3.HeadObjectInput, opts ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
 	GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error)
 }
 
-// RecordTable is the part of the DynamoDB client Handler uses.
+// RecordTable is the part of the DynamoDB client Submit uses.
 type RecordTable interface {
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
@@ -42,17 +42,17 @@ type RecordTable interface {
 	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 }
 
-// AvatarBuilder is the part of the Mirako client Handler uses.
+// AvatarBuilder is the part of the Mirako client Submit uses.
 type AvatarBuilder interface {
 	Build(ctx context.Context, name string, image io.Reader, size int64) (string, error)
 	List(ctx context.Context) ([]mirako.Avatar, error)
 }
 
-// adoptSkew is how far Mirako's clock may be behind ours when Handler looks
+// adoptSkew is how far Mirako's clock may be behind ours when Submit looks
 // for an avatar an earlier attempt created.
 const adoptSkew = 2 * time.Minute
 
-// Handler is the Handler function: it admits an upload (derives the build id
+// Handler is the Submit function: it admits an upload (derives the build id
 // and registers the record, once) and then submits it (checks the portrait
 // and streams it to Mirako, once).
 type Handler struct {
@@ -86,7 +86,7 @@ func (h *Handler) Handle(ctx context.Context, in pipeline.SubmitInput) (pipeline
 // status. The take-over is conditional on the record still belonging to
 // the execution the sweep saw, so two sweeps cannot both resume it; the
 // loser ends DUPLICATE. A build with an avatar goes back to polling, one
-// without goes to Handler, which adopts an avatar an earlier POST created.
+// without goes to Submit, which adopts an avatar an earlier POST created.
 func (h *Handler) resume(ctx context.Context, buildID, previous, execution string) (pipeline.State, error) {
 	if buildID == "" || previous == "" || execution == "" {
 		return pipeline.State{}, errors.New("resume: build_id, previous_execution and execution_arn are all required")
@@ -375,9 +375,9 @@ func (h *Handler) check(ctx context.Context, rec records.Record) (portrait.Repor
 }
 
 // Inline handling of Mirako's rate limit in Submit: a 429 means the POST was
-// not accepted, so repeating it cannot create a second avatar. Handler waits
+// not accepted, so repeating it cannot create a second avatar. Submit waits
 // out short Retry-After answers itself, a few times; anything longer goes
-// back to the state machine as a pipeline.RateLimitedError, whose Retry backs off
+// back to the state machine as a RateLimitedError, whose Retry backs off
 // with jitter.
 const (
 	inlineRateRetries = 2
