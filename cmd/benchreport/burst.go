@@ -1,0 +1,254 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/avatar-pipeline/avatar-pipeline/internal/local"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
+)
+
+// runBurst runs childBurst in a fresh process, so that its peak memory is
+// the burst's own.
+func runBurst(r *report, n, pollSeconds int, buildTime, timeout time.Duration) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(self, "-child", "burst", "-burst", strconv.Itoa(n), "-burst-poll-seconds", strconv.Itoa(pollSeconds),
+		"-burst-build-time", buildTime.String(), "-burst-timeout", timeout.String())
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if relayErr := r.relay(string(out)); relayErr != nil {
+		return relayErr
+	}
+	if err != nil {
+		return fmt.Errorf("burst child: %w", err)
+	}
+	return nil
+}
+
+// childBurst starts a local stack, uploads n portraits at once through its
+// S3 API, and waits until every build has a terminal status. It prints the
+// time to drain, what was lost or duplicated, and the peak memory and CPU
+// time of this process (gateway, functions, simulator, pump) and of moto
+// (its child, with any process moto started).
+func childBurst(w io.Writer, n, pollSeconds int, buildTime, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout+2*time.Minute)
+	defer cancel()
+	logf("burst: starting the local stack (build time %s, status checks every %d s)", buildTime, pollSeconds)
+	s, err := local.Start(ctx, local.Options{Addr: "127.0.0.1:0", SimAddr: "127.0.0.1:0", BuildTime: buildTime, PollSeconds: pollSeconds})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	cfg := s.AWSConfig()
+	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
+	db := dynamodb.NewFromConfig(cfg)
+	body, err := portraitJPEG(640, 640)
+	if err != nil {
+		return err
+	}
+
+	logf("burst: %d uploads at once", n)
+	start := time.Now()
+	ids := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			key := fmt.Sprintf("burst/%04d.jpg", i)
+			out, err := s3c.PutObject(ctx, &s3.PutObjectInput{
+				Bucket:   aws.String(s.Resources.Bucket),
+				Key:      aws.String(key),
+				Body:     bytes.NewReader(body),
+				Metadata: map[string]string{pipeline.NameMetadata: fmt.Sprintf("Burst %04d", i)},
+			})
+			if err != nil {
+				errs[i] = fmt.Errorf("upload %s: %w", key, err)
+				return
+			}
+			ids[i] = records.BuildID(s.Resources.Bucket, key, aws.ToString(out.VersionId), aws.ToString(out.ETag))
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	uploaded := time.Since(start)
+	logf("burst: uploaded in %s; waiting for %d terminal statuses", uploaded.Round(time.Millisecond), n)
+
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	var recs map[string]records.Record
+	drained := time.Duration(0)
+	lastLog := time.Now()
+	for {
+		recs, err = scanRecords(ctx, db, s.Resources.Table)
+		if err != nil {
+			return err
+		}
+		terminal := 0
+		for id := range want {
+			if rec, ok := recs[id]; ok && rec.Status.Terminal() {
+				terminal++
+			}
+		}
+		if terminal == n {
+			drained = time.Since(start)
+			break
+		}
+		if time.Since(start) > timeout {
+			logf("burst: only %d of %d builds terminal after %s", terminal, n, timeout)
+			break
+		}
+		if time.Since(lastLog) > 15*time.Second {
+			logf("burst: %d of %d terminal after %s", terminal, n, time.Since(start).Round(time.Second))
+			lastLog = time.Now()
+		}
+		// The table is moto's: a scan costs it CPU the builds need.
+		time.Sleep(time.Second)
+	}
+	// Memory now, while everything still runs.
+	self, err := procStatus(os.Getpid(), "VmHWM")
+	if err != nil {
+		return err
+	}
+	selfCPU, err := cpuSeconds(os.Getpid())
+	if err != nil {
+		return err
+	}
+	var others int64
+	var othersCPU float64
+	kids, err := descendants(os.Getpid())
+	if err != nil {
+		return err
+	}
+	for _, pid := range kids {
+		if hwm, err := procStatus(pid, "VmHWM"); err == nil {
+			others += hwm
+		}
+		if cpu, err := cpuSeconds(pid); err == nil {
+			othersCPU += cpu
+		}
+	}
+	// Give stray duplicates (a second execution, a second notification) a
+	// moment to show.
+	time.Sleep(3 * time.Second)
+	recs, err = scanRecords(ctx, db, s.Resources.Table)
+	if err != nil {
+		return err
+	}
+
+	lost, ready, extra := 0, 0, 0
+	for id := range want {
+		rec, ok := recs[id]
+		switch {
+		case !ok || !rec.Status.Terminal():
+			lost++
+		case rec.Status == records.StatusReady:
+			ready++
+		}
+	}
+	for id := range recs {
+		if !want[id] {
+			extra++
+		}
+	}
+	notified := map[string]int{}
+	for _, note := range s.Notifications() {
+		var ev pipeline.Event
+		if note.Event(&ev) == nil && want[ev.Build.BuildID] && ev.Build.Status.Terminal() {
+			notified[ev.Build.BuildID]++
+		}
+	}
+	extraNotices := 0
+	for _, k := range notified {
+		extraNotices += k - 1
+	}
+	sim := s.Sim.Stats()
+	duplicated := extra + max(sim.BuildsCreated-n, 0) + extraNotices
+
+	p := fmt.Sprintf("burst_%d_", n)
+	fig := func(name string, v any, unit string) { fmt.Fprintf(w, "%s%s %v %s\n", p, name, v, unit) }
+	fig("upload_s", round3(uploaded.Seconds()), "s")
+	if drained > 0 {
+		fig("drain_s", round3(drained.Seconds()), "s")
+	}
+	fig("ready", ready, "builds")
+	fig("lost", lost, "builds")
+	fig("duplicated", duplicated, "builds")
+	fig("notified", len(notified), "builds")
+	fig("mirako_builds", sim.BuildsCreated, "builds")
+	fig("peak_rss_self_bytes", self, "bytes")
+	fig("peak_rss_moto_bytes", others, "bytes")
+	fig("peak_rss_bytes", self+others, "bytes")
+	fig("cpu_self_s", round3(selfCPU), "s")
+	fig("cpu_moto_s", round3(othersCPU), "s")
+	if drained == 0 {
+		return fmt.Errorf("%d of %d builds did not reach a terminal status within %s", lost, n, timeout)
+	}
+	return nil
+}
+
+func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }
+
+// scanRecords reads the id and status of every record of the table.
+func scanRecords(ctx context.Context, db *dynamodb.Client, table string) (map[string]records.Record, error) {
+	out := map[string]records.Record{}
+	p := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{
+		TableName:                aws.String(table),
+		ProjectionExpression:     aws.String("#id, #status"),
+		ExpressionAttributeNames: map[string]string{"#id": records.AttrBuildID, "#status": records.AttrStatus},
+	})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("scan %s: %w", table, err)
+		}
+		var recs []records.Record
+		if err := attributevalue.UnmarshalListOfMaps(page.Items, &recs); err != nil {
+			return nil, fmt.Errorf("scan %s: %w", table, err)
+		}
+		for _, r := range recs {
+			out[r.BuildID] = r
+		}
+	}
+	return out, nil
+}
+
+// portraitJPEG is a w×h JPEG with the colour, contrast and texture the
+// portrait checks want.
+func portraitJPEG(w, h int) ([]byte, error) {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := range h {
+		for x := range w {
+			v := uint8((x*7 + y*3 + (x*y)%37) % 256)
+			img.Set(x, y, color.RGBA{v, uint8((int(v) + 60) % 256), uint8(255 - v), 255})
+		}
+	}
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}

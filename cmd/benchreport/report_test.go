@@ -1,0 +1,65 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestFormatValue(t *testing.T) {
+	tests := []struct {
+		v    float64
+		want string
+	}{
+		{0, "0"},
+		{268, "268"},
+		{9699490, "9699490"},
+		{269.4127, "269.4"},
+		{0.0067319, "0.006732"},
+		{29.99999, "30"},
+		{1.0371, "1.037"},
+		{1234.56, "1235"},
+		{0.000325733, "0.0003257"},
+	}
+	for _, tc := range tests {
+		if got := formatValue(tc.v); got != tc.want {
+			t.Errorf("formatValue(%v): got %q, want %q", tc.v, got, tc.want)
+		}
+	}
+}
+
+func TestReportLinesAndGoals(t *testing.T) {
+	var out bytes.Buffer
+	r := newReport(&out)
+	r.add("submit_10MiB_alloc_bytes", 99614, "B/op")
+	r.add("submit_vs_base64_ratio", 0.65, "ratio")
+	if err := r.relay("burst_200_lost 0 builds\nburst_200_drain_s 252.7 s\n"); err != nil {
+		t.Fatal(err)
+	}
+	want := "submit_10MiB_alloc_bytes 99614 B/op\nsubmit_vs_base64_ratio 0.65 ratio\nburst_200_lost 0 builds\nburst_200_drain_s 252.7 s\n"
+	if out.String() != want {
+		t.Errorf("got output\n%s\nwant\n%s", out.String(), want)
+	}
+	var verdicts bytes.Buffer
+	if missed := r.checkGoals(&verdicts); missed != 1 {
+		t.Errorf("got %d goals missed, want 1 (the ratio):\n%s", missed, verdicts.String())
+	}
+	for _, line := range strings.Split(strings.TrimSpace(verdicts.String()), "\n") {
+		ok := strings.HasSuffix(line, " met")
+		if strings.Contains(line, "submit_vs_base64_ratio") == ok {
+			t.Errorf("got verdict %q", line)
+		}
+	}
+	if n := strings.Count(verdicts.String(), "\n"); n != 3 {
+		t.Errorf("got %d verdicts, want 3 (goals without a figure are skipped):\n%s", n, verdicts.String())
+	}
+}
+
+func TestRelayRejectsOtherLines(t *testing.T) {
+	r := newReport(&bytes.Buffer{})
+	for _, bad := range []string{"just words here and there\n", "name notanumber unit\n", "two fields\n"} {
+		if err := r.relay(bad); err == nil {
+			t.Errorf("relay(%q): got no error, want one", bad)
+		}
+	}
+}

@@ -1,0 +1,41 @@
+package mirako
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// BenchmarkClientBuild is the whole build upload: Build streaming the body
+// over TLS to a server that reads and discards it, on a reused connection.
+// B/op counts the server's allocations too (it runs in this process), so it
+// is an upper bound of the client's; cmd/benchreport measures the client
+// alone, against a server in another process.
+func BenchmarkClientBuild(b *testing.B) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"data":{"avatar_id":"a1b2c3"}}`)
+	}))
+	b.Cleanup(srv.Close)
+	c := NewClient(srv.URL, "bench-token", WithHTTPClient(srv.Client()))
+	ctx := context.Background()
+	for _, bs := range benchSizes {
+		b.Run(bs.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(bs.size)
+			src := &repeatReader{}
+			for b.Loop() {
+				src.n = bs.size
+				if _, err := c.Build(ctx, "Ada Lovelace", src, bs.size); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
