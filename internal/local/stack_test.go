@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -23,7 +24,7 @@ func TestFunctionEnvironments(t *testing.T) {
 		{"template defaults", Options{}, map[string]string{
 			pipeline.EnvHeadStart: "120", pipeline.EnvPollInterval: "30", pipeline.EnvDeadline: "10800", pipeline.EnvNotifyOnSubmit: "false"}},
 		{"poll seconds", Options{PollSeconds: 5}, map[string]string{
-			pipeline.EnvHeadStart: "5", pipeline.EnvPollInterval: "5", pipeline.EnvDeadline: "7495"}},
+			pipeline.EnvHeadStart: "5", pipeline.EnvPollInterval: "5", pipeline.EnvDeadline: strconv.Itoa(5 * (pipeline.MaxChecks - 1))}},
 		{"poll seconds and deadline", Options{PollSeconds: 1, DeadlineSeconds: 30, NotifyOnSubmit: true}, map[string]string{
 			pipeline.EnvHeadStart: "1", pipeline.EnvPollInterval: "1", pipeline.EnvDeadline: "30", pipeline.EnvNotifyOnSubmit: "true"}},
 	}
