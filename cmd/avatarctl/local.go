@@ -116,7 +116,7 @@ func runLocal(cmd *cobra.Command, o localOptions) error {
 	case <-ctx.Done():
 		fmt.Fprintln(out, "stopping the local stack...")
 		s.Close()
-		fmt.Fprintln(out, "local stack stopped")
+		fmt.Fprintln(out, "local stack stopped;", s.Metrics.Summary())
 		return nil
 	case <-s.Done():
 		s.Close()

@@ -115,8 +115,8 @@ func TestLocalRunsAndStops(t *testing.T) {
 		t.Fatal("avatarctl local did not stop")
 	}
 	<-collected
-	if last := after[len(after)-1]; last != "local stack stopped" {
-		t.Errorf("got last line %q, want %q", last, "local stack stopped")
+	if last := after[len(after)-1]; last != "local stack stopped; no builds finished" {
+		t.Errorf("got last line %q, want %q", last, "local stack stopped; no builds finished")
 	}
 	if _, err := http.Get(endpoint); err == nil {
 		t.Errorf("%s still answers after the stop", endpoint)

@@ -59,6 +59,10 @@ func TestE2EPortraitBecomesReady(t *testing.T) {
 	if len(events) != 1 {
 		t.Fatalf("got %d notifications %+v, want 1", len(events), events)
 	}
+	// The summary `avatarctl local` prints on exit comes from the metric lines Notify wrote.
+	if sum := s.Metrics.Summary(); !strings.Contains(sum, "1 builds finished: READY 1 (mean ") || !strings.Contains(sum, "status checks per build") {
+		t.Errorf("got summary %q, want one READY build with its time and checks", sum)
+	}
 	ev := events[0]
 	if ev.ID == "" || ev.Type != "avatar.build.ready" || ev.Time == "" {
 		t.Errorf("got event id %q type %q time %q, want all set, type avatar.build.ready", ev.ID, ev.Type, ev.Time)

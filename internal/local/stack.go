@@ -101,6 +101,8 @@ type Stack struct {
 	Webhook *Webhook
 	// Env is each function's environment, by local function name.
 	Env map[string]map[string]string
+	// Metrics tallies the functions' metric lines (Metrics.Summary).
+	Metrics metrics.Tally
 
 	out     *printer
 	base    *base
@@ -187,7 +189,9 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if o.Verbose {
 		logOut = out
 	}
-	if err := registerFunctions(ctx, b.gw, cfg, env, logOut); err != nil {
+	// The metric lines are logged as CloudWatch would receive them, and
+	// tallied for the summary on exit.
+	if err := registerFunctions(ctx, b.gw, cfg, env, logOut, out, &s.Metrics); err != nil {
 		return nil, err
 	}
 
@@ -392,13 +396,14 @@ func FunctionEnvironments(o Options, mirakoURL string) (map[string]map[string]st
 }
 
 // registerFunctions builds the three functions from their environments,
-// as their mains do, and registers them with the gateway. Their logs and
-// metric lines (which go to CloudWatch in AWS) go to logOut.
-func registerFunctions(ctx context.Context, gw *Gateway, cfg aws.Config, env map[string]map[string]string, logOut io.Writer) error {
+// as their mains do, and registers them with the gateway. Their logs go to
+// logOut; their metric lines (which go to CloudWatch in AWS) are printed to
+// metricsOut and fed to tally.
+func registerFunctions(ctx context.Context, gw *Gateway, cfg aws.Config, env map[string]map[string]string, logOut, metricsOut, tally io.Writer) error {
 	type builder func(context.Context, aws.Config, func(string) string, *slog.Logger) (lambda.Handler, error)
 	metricsTo := func(e *metrics.Emitter, name string) {
 		if e != nil {
-			e.W = prefixWriter{logOut, name + " metrics: "}
+			e.W = io.MultiWriter(prefixWriter{metricsOut, name + " metrics: "}, tally)
 		}
 	}
 	builders := map[string]builder{
