@@ -103,7 +103,7 @@ bench:
 	"$$tmp/benchreport" -bin "$$tmp/arm64" -hostbin "$$tmp/host" $(BENCHFLAGS)
 
 local:
-	$(GO) run ./cmd/avatarctl local
+	$(GO) run ./cmd/avatarctl local --poll-seconds 5
 
 # Needs the AWS SAM CLI and credentials. The first run asks for the stack name,
 # region and parameters (the Mirako secret must exist) and saves the answers
