@@ -87,10 +87,9 @@ func MirakoError(m *metrics.Emitter, op string, err error) error {
 		status = api.StatusCode
 	}
 	m.MirakoError(status, op)
-	var te *mirako.TransportError
-	if api == nil && !errors.As(err, &te) {
-		// Neither an answer nor a network fault: the image could not be
-		// read from S3 while it streamed. Reading it again may work.
+	if errors.Is(err, mirako.ErrImageSize) {
+		// The object yielded another size than S3 announced: reading it
+		// again may work.
 		return &AWSUnavailableError{Op: op, Err: err}
 	}
 	var rl *mirako.RateLimitError

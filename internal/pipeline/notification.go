@@ -23,7 +23,10 @@ type Event struct {
 func NewEvent(st State, now time.Time) Event {
 	rec := st.Record.Public()
 	// One id per build and status: a retried Handler sends the same id.
-	sum := sha256.Sum256([]byte(rec.BuildID + "\x00" + st.ExecutionARN + "\x00" + string(rec.Status)))
+	// Without a build id (admission failed) the execution and the object
+	// tell one failure from another.
+	sum := sha256.Sum256([]byte(rec.BuildID + "\x00" + st.ExecutionARN + "\x00" + string(rec.Status) +
+		"\x00" + rec.Bucket + "\x00" + rec.Key))
 	return Event{
 		ID:    "evt-" + hex.EncodeToString(sum[:16]),
 		Type:  "avatar.build." + strings.ToLower(string(rec.Status)),

@@ -67,6 +67,9 @@ type SubmitInput struct {
 // StepInput is the input of CheckStatus and Notify: the workflow state.
 type StepInput struct {
 	Build State `json:"build"`
+	// ExecutionARN is given when the state may not carry one: a failure
+	// before admission.
+	ExecutionARN string `json:"execution_arn,omitempty"`
 }
 
 // Step names of SubmitInput.

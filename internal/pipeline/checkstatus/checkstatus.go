@@ -50,16 +50,26 @@ func (h *Handler) Handle(ctx context.Context, in pipeline.StepInput) (pipeline.S
 		return st, fmt.Errorf("check status of %s: deadline %q: %w", st.BuildID, st.Deadline, err)
 	}
 	schedule := pipeline.Schedule{Interval: h.Config.Interval}
-	if !now.Before(deadline) || st.Checks >= pipeline.MaxChecks {
+	timeOut := func() (pipeline.State, error) {
 		st.Finish(now, records.StatusTimedOut, fmt.Sprintf(
 			"Mirako did not finish the build before the deadline (%s, after %d checks); its last status was %s",
 			st.Deadline, st.Checks, st.Status))
 		log.Warn("timed out", "checks", st.Checks)
 		return st, nil
 	}
+	if st.Checks >= pipeline.MaxChecks {
+		return timeOut()
+	}
+	// Past the deadline there is one last check: the wait before it was cut
+	// to land on the deadline, and a build that finished meanwhile is not
+	// TIMED_OUT.
+	last := !now.Before(deadline)
 
 	st.Checks++
 	avatar, err := h.Mirako.Get(ctx, st.AvatarID)
+	if err != nil && last {
+		return timeOut()
+	}
 	if err != nil {
 		err = pipeline.MirakoError(h.Metrics, "check status of "+st.BuildID, err)
 		if _, rejected := err.(*pipeline.MirakoRejectedError); rejected || st.CheckErrors+1 >= MaxCheckErrors {
@@ -91,6 +101,10 @@ func (h *Handler) Handle(ctx context.Context, in pipeline.StepInput) (pipeline.S
 	case mirako.StatusError:
 		st.Finish(now, records.StatusError, "Mirako reported the build as ERROR (Mirako gives no reason; check the portrait against its guidance and retry)")
 	case mirako.StatusPending, mirako.StatusBuilding:
+		if last {
+			st.Status = records.Status(avatar.Status)
+			return timeOut()
+		}
 		st.Status = records.Status(avatar.Status)
 		st.Outcome = pipeline.OutcomeWaiting
 		if st.Status != previous {

@@ -45,6 +45,9 @@ func (h *Handler) Handle(ctx context.Context, in pipeline.StepInput) error {
 		now = h.Now().UTC()
 	}
 	st := in.Build
+	if st.ExecutionARN == "" {
+		st.ExecutionARN = in.ExecutionARN
+	}
 	if st.Bucket == "" && len(st.Detail) > 0 { // admission failed: only the event is known
 		var d struct {
 			Bucket struct{ Name string } `json:"bucket"`

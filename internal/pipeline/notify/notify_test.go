@@ -161,3 +161,25 @@ func errorType(err error) string {
 	}
 	return t.Name()
 }
+
+func TestAdmissionFailuresHaveDistinctEventIDs(t *testing.T) {
+	ids := map[string]bool{}
+	for _, exec := range []string{"arn:exec-1", "arn:exec-2"} {
+		var in pipeline.StepInput
+		json.Unmarshal(goldenInput(t, "notify_admit_failed.json"), &in)
+		in.ExecutionARN = exec
+		p := &publisher{}
+		h := &Handler{Config: pipeline.NotifyConfig{TopicARN: "t"}, SNS: p, Log: quietLog}
+		if err := h.Handle(context.Background(), in); err != nil {
+			t.Fatal(err)
+		}
+		var msg map[string]string
+		json.Unmarshal([]byte(aws.ToString(p.got[0].Message)), &msg)
+		var ev pipeline.Event
+		json.Unmarshal([]byte(msg["default"]), &ev)
+		ids[ev.ID] = true
+	}
+	if len(ids) != 2 {
+		t.Errorf("two failed admissions share an event id %v: receivers deduplicating on it would drop one", ids)
+	}
+}

@@ -188,7 +188,8 @@ func (h *Handler) admit(ctx context.Context, raw []byte, execution string) (pipe
 		}
 		rec.Name, nameErr = records.CleanName(name)
 		if nameErr != nil {
-			rec.Name = strings.TrimSpace(name)
+			// Kept for the record, made storable: DynamoDB takes only UTF-8.
+			rec.Name = truncateRunes(strings.ToValidUTF8(strings.TrimSpace(name), "\uFFFD"), 2*records.MaxNameLength)
 		}
 	}
 	rec.BuildID = records.BuildID(bucket, key, rec.VersionID, rec.ETag)
@@ -337,7 +338,7 @@ func (h *Handler) submit(ctx context.Context, st pipeline.State) (pipeline.State
 		}
 	}
 	if avatarID == "" {
-		if err := h.markSubmitting(ctx, &st); err != nil {
+		if err := h.markSubmitting(ctx, &st, rec.SubmitStartedAt); err != nil {
 			return st, err
 		}
 		if avatarID, err = h.post(ctx, rec); err != nil {
@@ -346,7 +347,20 @@ func (h *Handler) submit(ctx context.Context, st pipeline.State) (pipeline.State
 		}
 	}
 	if err := h.recordAvatar(ctx, &st, avatarID); err != nil {
-		return st, err
+		if !isConditionFailed(err) {
+			return st, err
+		}
+		// Another attempt recorded its avatar first, or the build changed
+		// hands: the record says which.
+		now, lerr := h.load(ctx, st.BuildID)
+		if lerr != nil || now.ExecutionARN != st.ExecutionARN || now.AvatarID == "" {
+			return st, fmt.Errorf("record avatar %s of build %s: %w", avatarID, st.BuildID, err)
+		}
+		if now.AvatarID != avatarID {
+			log.Warn("another attempt recorded a different avatar; keeping the recorded one", "avatar_id", now.AvatarID, "extra_avatar_id", avatarID)
+		}
+		st.Record = now
+		return h.submitted(ctx, st), nil
 	}
 	log.Info("submitted", "avatar_id", avatarID, "bytes", rec.Size)
 	return h.submitted(ctx, st), nil
@@ -391,10 +405,14 @@ func (h *Handler) post(ctx context.Context, rec records.Record) (string, error) 
 		if err != nil {
 			return "", pipeline.AWSError(fmt.Sprintf("read s3://%s/%s", rec.Bucket, rec.Key), err)
 		}
-		id, err := h.Mirako.Build(ctx, rec.Name, obj.Body, aws.ToInt64(obj.ContentLength))
+		body := &readRecorder{r: obj.Body}
+		id, err := h.Mirako.Build(ctx, rec.Name, body, aws.ToInt64(obj.ContentLength))
 		obj.Body.Close()
 		if err == nil {
 			return id, nil
+		}
+		if body.err != nil { // S3 failed mid-stream, not Mirako
+			return "", pipeline.AWSError(fmt.Sprintf("read s3://%s/%s", rec.Bucket, rec.Key), body.err)
 		}
 		err = pipeline.MirakoError(h.Metrics, "build avatar "+rec.BuildID, err)
 		var rl *pipeline.RateLimitedError
@@ -486,17 +504,36 @@ func (h *Handler) ownerOf(ctx context.Context, avatarID string) (string, error) 
 	return rec.BuildID, nil
 }
 
-// markSubmitting notes, before the POST, that one may now be accepted.
-func (h *Handler) markSubmitting(ctx context.Context, st *pipeline.State) error {
+// markSubmitting claims the POST: it notes, before posting, that one may
+// now be accepted. The claim is a compare-and-set on the marker this
+// attempt read, so of two attempts running at once (the state machine
+// retries a Lambda service error while the first invocation may still
+// run) only one posts; the other gets a retryable error and its next
+// attempt adopts what the winner created.
+func (h *Handler) markSubmitting(ctx context.Context, st *pipeline.State, seen string) error {
 	now := records.FormatTime(h.now())
-	err := h.update(ctx, st, "SET #started = :now, #image = :image, #updated = :now",
-		map[string]string{"#started": records.AttrSubmitting, "#image": records.AttrImage, "#updated": records.AttrUpdatedAt},
-		map[string]types.AttributeValue{":now": &types.AttributeValueMemberS{Value: now}, ":image": imageAttr(st.Image)})
+	names := map[string]string{"#started": records.AttrSubmitting, "#image": records.AttrImage, "#updated": records.AttrUpdatedAt}
+	values := map[string]types.AttributeValue{":now": &types.AttributeValueMemberS{Value: now}, ":image": imageAttr(st.Image)}
+	cond := "attribute_not_exists(#started)"
+	if seen != "" {
+		cond = "#started = :seen"
+		values[":seen"] = &types.AttributeValueMemberS{Value: seen}
+	}
+	err := h.updateIf(ctx, st, cond, "SET #started = :now, #image = :image, #updated = :now", names, values)
+	if isConditionFailed(err) {
+		return &pipeline.AWSUnavailableError{Op: "submit " + st.BuildID,
+			Err: errors.New("another attempt of this build is posting it; a retry adopts its avatar")}
+	}
 	if err != nil {
 		return err
 	}
 	st.SubmitStartedAt, st.UpdatedAt = now, now
 	return nil
+}
+
+func isConditionFailed(err error) bool {
+	var ccf *types.ConditionalCheckFailedException
+	return errors.As(err, &ccf)
 }
 
 // recordAvatar writes the avatar id Mirako returned: from here on the build
@@ -521,14 +558,23 @@ func (h *Handler) recordAvatar(ctx context.Context, st *pipeline.State, avatarID
 // update changes the record on condition that this execution owns it and
 // no avatar is recorded yet.
 func (h *Handler) update(ctx context.Context, st *pipeline.State, expr string, names map[string]string, values map[string]types.AttributeValue) error {
+	return h.updateIf(ctx, st, "", expr, names, values)
+}
+
+// updateIf is update with a further condition (cond, when not empty).
+func (h *Handler) updateIf(ctx context.Context, st *pipeline.State, cond, expr string, names map[string]string, values map[string]types.AttributeValue) error {
 	names["#exec"] = records.AttrExecutionARN
 	names["#avatar_id"] = records.AttrAvatarID
 	values[":exec"] = &types.AttributeValueMemberS{Value: st.ExecutionARN}
+	condition := "#exec = :exec AND attribute_not_exists(#avatar_id)"
+	if cond != "" {
+		condition += " AND (" + cond + ")"
+	}
 	_, err := h.Table.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(h.Config.Table),
 		Key:                       buildKey(st.BuildID),
 		UpdateExpression:          aws.String(expr),
-		ConditionExpression:       aws.String("#exec = :exec AND attribute_not_exists(#avatar_id)"),
+		ConditionExpression:       aws.String(condition),
 		ExpressionAttributeNames:  names,
 		ExpressionAttributeValues: values,
 	})
@@ -567,4 +613,29 @@ func imageAttr(img *records.Image) types.AttributeValue {
 		"width":  &types.AttributeValueMemberN{Value: strconv.Itoa(img.Width)},
 		"height": &types.AttributeValueMemberN{Value: strconv.Itoa(img.Height)},
 	}}
+}
+
+func truncateRunes(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i]
+		}
+		n--
+	}
+	return s
+}
+
+// readRecorder remembers the error of the reader it wraps, so that a
+// failed upload can be told apart: S3's fault or Mirako's.
+type readRecorder struct {
+	r   io.Reader
+	err error
+}
+
+func (r *readRecorder) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		r.err = err
+	}
+	return n, err
 }

@@ -465,3 +465,46 @@ func TestResumeTakesOverAStaleBuildOnce(t *testing.T) {
 		t.Errorf("resuming posted again: %d builds", n)
 	}
 }
+
+// TestConcurrentAttemptsPostOnce: the state machine may retry Submit
+// while the first invocation still runs; the two must not both post.
+func TestConcurrentAttemptsPostOnce(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ev, _ := e.put(t, "race.jpg", portraitJPEG(t, 512, 512), aws.String("Race"))
+	st := e.admit(t, ev, "exec-race")
+	type result struct {
+		st  pipeline.State
+		err error
+	}
+	results := make(chan result, 2)
+	for range 2 {
+		go func() {
+			s, err := e.submit(st, t)
+			results <- result{s, err}
+		}()
+	}
+	var avatars []string
+	for range 2 {
+		r := <-results
+		switch {
+		case r.err == nil:
+			avatars = append(avatars, r.st.AvatarID)
+		case errType(r.err) != "AWSUnavailableError":
+			t.Errorf("the losing attempt: got %v (%s), want a retryable AWSUnavailableError", r.err, errType(r.err))
+		}
+	}
+	if n := e.sim.Stats().BuildsCreated; n != 1 {
+		t.Errorf("two attempts at once made %d avatars, want 1", n)
+	}
+	// Whatever the loser saw, its retry ends with the one recorded avatar.
+	again, err := e.submit(st, t)
+	if err != nil || again.AvatarID == "" || again.AvatarID != e.record(t, st.BuildID).AvatarID {
+		t.Fatalf("retry after the race: got %q, %v", again.AvatarID, err)
+	}
+	for _, a := range avatars {
+		if a != again.AvatarID {
+			t.Errorf("an attempt returned avatar %s, the record has %s", a, again.AvatarID)
+		}
+	}
+}
