@@ -3,12 +3,12 @@ package checkstatus
 import (
 	"context"
 	"fmt"
-	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
 	"log/slog"
 	"time"
 
 	"github.com/avatar-pipeline/avatar-pipeline/internal/metrics"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
 )
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
 )
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
 	"io"
 	"log/slog"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
+	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
 )
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/avatar-pipeline/avatar-pipeline/internal/metrics"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/portrait"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
 )
@@ -109,8 +109,7 @@ func (h *Handler) resume(ctx context.Context, buildID, previous, execution strin
 		},
 		ReturnValues: types.ReturnValueAllNew,
 	})
-	var ccf *types.ConditionalCheckFailedException
-	if errors.As(err, &ccf) {
+	if isConditionFailed(err) {
 		h.Log.Info("resume: the build has moved on since the sweep looked", "build_id", buildID, "execution", execution)
 		return pipeline.State{Record: records.Record{BuildID: buildID}, Outcome: pipeline.OutcomeDuplicate}, nil
 	}
@@ -125,9 +124,8 @@ func (h *Handler) resume(ctx context.Context, buildID, previous, execution strin
 	if rec.AvatarID == "" {
 		return pipeline.State{Record: rec, Outcome: pipeline.OutcomeAdmitted}, nil
 	}
-	st := h.submitted(ctx, pipeline.State{Record: rec})
-	st.WaitSeconds = 1 // the build has waited long enough already
-	return st, nil
+	// The build has waited long enough already: check it at once.
+	return h.polling(pipeline.State{Record: rec}, time.Second), nil
 }
 
 func (h *Handler) now() time.Time {
@@ -259,8 +257,7 @@ func (h *Handler) register(ctx context.Context, rec records.Record) (records.Rec
 	if err == nil {
 		return rec, nil
 	}
-	var ccf *types.ConditionalCheckFailedException
-	if !errors.As(err, &ccf) {
+	if !isConditionFailed(err) {
 		return rec, pipeline.AWSError("register "+rec.BuildID, err)
 	}
 	return h.load(ctx, rec.BuildID)
@@ -308,27 +305,8 @@ func (h *Handler) submit(ctx context.Context, st pipeline.State) (pipeline.State
 		return h.submitted(ctx, st), nil
 	}
 
-	report, err := h.check(ctx, rec)
-	if err != nil {
-		return st, err
-	}
-	if report.Format != "" {
-		st.Image = &records.Image{Format: string(report.Format), Width: report.Width, Height: report.Height}
-	}
-	if !report.Accepted() {
-		if st.Image != nil {
-			if err := h.update(ctx, &st, "SET #image = :image", map[string]string{"#image": records.AttrImage},
-				map[string]types.AttributeValue{":image": imageAttr(st.Image)}); err != nil {
-				return st, err
-			}
-		}
-		st.Reject(h.now(), strings.Join(report.Reasons, "; "))
-		log.Info("portrait rejected", "reason", st.Reason)
-		return st, nil
-	}
-
 	var avatarID string
-	if rec.SubmitStartedAt != "" {
+	if rec.SubmitStartedAt != "" { // an earlier attempt passed the checks and began posting
 		avatarID, err = h.adopt(ctx, rec)
 		if err != nil {
 			return st, err
@@ -338,6 +316,10 @@ func (h *Handler) submit(ctx context.Context, st pipeline.State) (pipeline.State
 		}
 	}
 	if avatarID == "" {
+		accepted, err := h.checkPortrait(ctx, &st)
+		if err != nil || !accepted {
+			return st, err
+		}
 		if err := h.markSubmitting(ctx, &st, rec.SubmitStartedAt); err != nil {
 			return st, err
 		}
@@ -352,18 +334,43 @@ func (h *Handler) submit(ctx context.Context, st pipeline.State) (pipeline.State
 		}
 		// Another attempt recorded its avatar first, or the build changed
 		// hands: the record says which.
-		now, lerr := h.load(ctx, st.BuildID)
-		if lerr != nil || now.ExecutionARN != st.ExecutionARN || now.AvatarID == "" {
+		current, lerr := h.load(ctx, st.BuildID)
+		if lerr != nil || current.ExecutionARN != st.ExecutionARN || current.AvatarID == "" {
 			return st, fmt.Errorf("record avatar %s of build %s: %w", avatarID, st.BuildID, err)
 		}
-		if now.AvatarID != avatarID {
-			log.Warn("another attempt recorded a different avatar; keeping the recorded one", "avatar_id", now.AvatarID, "extra_avatar_id", avatarID)
+		if current.AvatarID != avatarID {
+			log.Warn("another attempt recorded a different avatar; keeping the recorded one", "avatar_id", current.AvatarID, "extra_avatar_id", avatarID)
 		}
-		st.Record = now
+		st.Record = current
 		return h.submitted(ctx, st), nil
 	}
 	log.Info("submitted", "avatar_id", avatarID, "bytes", rec.Size)
 	return h.submitted(ctx, st), nil
+}
+
+// checkPortrait reads the object and runs the portrait checks. A rejected
+// portrait makes st a REJECTED outcome, with the image as the checks saw it
+// recorded.
+func (h *Handler) checkPortrait(ctx context.Context, st *pipeline.State) (bool, error) {
+	report, err := h.check(ctx, st.Record)
+	if err != nil {
+		return false, err
+	}
+	if report.Format != "" {
+		st.Image = &records.Image{Format: string(report.Format), Width: report.Width, Height: report.Height}
+	}
+	if report.Accepted() {
+		return true, nil
+	}
+	if st.Image != nil {
+		if err := h.update(ctx, st, "SET #image = :image", map[string]string{"#image": records.AttrImage},
+			map[string]types.AttributeValue{":image": imageAttr(st.Image)}); err != nil {
+			return false, err
+		}
+	}
+	st.Reject(h.now(), strings.Join(report.Reasons, "; "))
+	h.Log.Info("portrait rejected", "build_id", st.BuildID, "execution", st.ExecutionARN, "reason", st.Reason)
+	return false, nil
 }
 
 func (h *Handler) objectInput(rec records.Record) *s3.GetObjectInput {
@@ -590,20 +597,28 @@ type HeadStarter interface {
 	HeadStart(ctx context.Context, fallback time.Duration) time.Duration
 }
 
-// submitted completes the state for the poll loop.
+// submitted completes the state for the poll loop, with the head start as
+// the first wait.
 func (h *Handler) submitted(ctx context.Context, st pipeline.State) pipeline.State {
-	start, err := records.ParseTime(st.SubmittedAt)
-	if err != nil {
-		start = h.now()
-	}
 	wait := h.Config.Schedule.HeadStart
 	if h.HeadStart != nil {
 		wait = h.HeadStart.HeadStart(ctx, wait)
 	}
+	st = h.polling(st, wait)
+	st.Notify = h.Config.NotifyOnSubmit
+	return st
+}
+
+// polling makes the state a SUBMITTED outcome whose first check comes
+// after wait, with the deadline counted from the submission.
+func (h *Handler) polling(st pipeline.State, wait time.Duration) pipeline.State {
+	start, err := records.ParseTime(st.SubmittedAt)
+	if err != nil {
+		start = h.now()
+	}
 	st.Outcome = pipeline.OutcomeSubmitted
 	st.WaitSeconds = pipeline.Seconds(wait)
 	st.Deadline = records.FormatTime(start.Add(h.Config.Schedule.Deadline))
-	st.Notify = h.Config.NotifyOnSubmit
 	return st
 }
 
