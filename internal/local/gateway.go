@@ -65,6 +65,13 @@ type Gateway struct {
 	mounts map[string]http.Handler
 
 	faults faults // injected by tests; see InjectInvokeFault and InjectAWSFault
+
+	// writes serializes DynamoDB's writes. DynamoDB applies each write,
+	// its condition included, atomically; moto checks a condition and then
+	// writes without a lock, so two conditional writes at once can both
+	// succeed there. Every write passes through here, so holding this
+	// while moto answers gives the local stack DynamoDB's guarantee.
+	writes sync.Mutex
 }
 
 // NewGateway returns a gateway with no functions and no backend yet: the
@@ -152,7 +159,20 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if g.faults.answerAWS(w, r) {
 		return
 	}
+	if dynamoDBWrites[r.Header.Get("X-Amz-Target")] {
+		g.writes.Lock()
+		defer g.writes.Unlock()
+	}
 	g.proxy.ServeHTTP(w, r)
+}
+
+// dynamoDBWrites are the X-Amz-Target values of DynamoDB's item writes.
+var dynamoDBWrites = map[string]bool{
+	"DynamoDB_20120810.PutItem":            true,
+	"DynamoDB_20120810.UpdateItem":         true,
+	"DynamoDB_20120810.DeleteItem":         true,
+	"DynamoDB_20120810.BatchWriteItem":     true,
+	"DynamoDB_20120810.TransactWriteItems": true,
 }
 
 // function looks a function up by any of the forms Invoke accepts: name,
