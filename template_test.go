@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline/submit"
 )
 
 // moduleRoot walks up from the test's working directory to the directory
@@ -746,5 +748,59 @@ func TestSampleEvents(t *testing.T) {
 		if build["key"] != get(t, event, "detail", "object", "key") {
 			t.Errorf("events/%s key: got %v, want the sample event's key", file, build["key"])
 		}
+	}
+}
+
+// TestSubmitOutlastsItsClaim: Submit's calls to Mirako end before the
+// function's timeout, and the state machine retries SubmitInProgressError
+// for longer than an attempt's claim on the POST can last (the function's
+// timeout and the claim's margin), so a build whose claiming attempt
+// vanished is posted once the claim lapses rather than recorded FAILED.
+func TestSubmitOutlastsItsClaim(t *testing.T) {
+	timeout, err := FunctionTimeout(SubmitFunction)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if submit.UploadTimeout >= timeout {
+		t.Errorf("the upload's timeout %s is not shorter than the function's %s", submit.UploadTimeout, timeout)
+	}
+	asl, err := os.ReadFile(filepath.Join(moduleRoot(t), "statemachine", "build.asl.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var def struct {
+		States map[string]struct {
+			Retry []struct {
+				ErrorEquals     []string
+				IntervalSeconds float64
+				MaxAttempts     int
+				BackoffRate     float64
+				MaxDelaySeconds float64
+				JitterStrategy  string
+			}
+		}
+	}
+	if err := json.Unmarshal(asl, &def); err != nil {
+		t.Fatal(err)
+	}
+	var total time.Duration
+	for _, r := range def.States["Submit"].Retry {
+		if !slices.Contains(r.ErrorEquals, "SubmitInProgressError") {
+			continue
+		}
+		if r.JitterStrategy == "FULL" {
+			t.Errorf("the retry of SubmitInProgressError is jittered: its total wait must be certain")
+		}
+		interval := r.IntervalSeconds
+		for range r.MaxAttempts {
+			total += time.Duration(interval * float64(time.Second))
+			interval *= max(r.BackoffRate, 1)
+			if r.MaxDelaySeconds > 0 {
+				interval = min(interval, r.MaxDelaySeconds)
+			}
+		}
+	}
+	if want := timeout + submit.ClaimMargin; total <= want {
+		t.Errorf("Submit retries SubmitInProgressError for %s in all, want more than %s", total, want)
 	}
 }

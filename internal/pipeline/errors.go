@@ -67,6 +67,25 @@ type AWSUnavailableError struct {
 func (e *AWSUnavailableError) Error() string { return fmt.Sprintf("%s: %v", e.Op, e.Err) }
 func (e *AWSUnavailableError) Unwrap() error { return e.Err }
 
+// SubmitInProgressError: another attempt of the same build has claimed the
+// POST to Mirako and may still be running (the state machine retries a
+// Lambda service error while the first invocation can still run). The
+// state machine retries it for longer than the Submit function's timeout:
+// by then the other attempt has recorded its avatar, or a retry adopts it,
+// or the claim has lapsed and the retry posts.
+type SubmitInProgressError struct {
+	BuildID string
+	Until   time.Time // when the claim lapses; zero if unknown
+}
+
+func (e *SubmitInProgressError) Error() string {
+	if e.Until.IsZero() {
+		return fmt.Sprintf("submit %s: another attempt of this build is posting it to Mirako; a retry adopts its avatar", e.BuildID)
+	}
+	return fmt.Sprintf("submit %s: another attempt of this build may be posting it to Mirako until %s; a retry adopts its avatar, or posts once that has passed",
+		e.BuildID, e.Until.UTC().Format(time.RFC3339))
+}
+
 // PublishFailedError: SNS did not take the notification.
 type PublishFailedError struct {
 	BuildID string

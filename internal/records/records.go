@@ -81,13 +81,14 @@ const (
 	AttrExecutionARN = "execution_arn"
 	AttrRetryOf      = "retry_of"
 	AttrSubmitting   = "submit_started_at"
+	AttrClaimedUntil = "submit_claimed_until"
 )
 
 // Attributes lists every attribute name a record may carry.
 var Attributes = []string{AttrBuildID, AttrStatus, AttrName, AttrBucket, AttrKey, AttrVersionID,
 	AttrETag, AttrSize, AttrImage, AttrAvatarID, AttrThemes, AttrReason, AttrError, AttrChecks,
 	AttrCreatedAt, AttrSubmittedAt, AttrUpdatedAt, AttrFinishedAt, AttrBuildSeconds,
-	AttrExecutionARN, AttrRetryOf, AttrSubmitting}
+	AttrExecutionARN, AttrRetryOf, AttrSubmitting, AttrClaimedUntil}
 
 // Index names of the table's global secondary indexes.
 const (
@@ -129,6 +130,10 @@ type Record struct {
 	// SubmitStartedAt is set just before the portrait is posted to Mirako, so
 	// that a retried Submit knows a POST may already have been accepted.
 	SubmitStartedAt string `json:"submit_started_at,omitempty" dynamodbav:"submit_started_at,omitempty"`
+	// SubmitClaimedUntil is when the attempt that set SubmitStartedAt can
+	// no longer be posting: its deadline while it runs, the moment it gave
+	// up once a post failed. Until then no other attempt posts.
+	SubmitClaimedUntil string `json:"submit_claimed_until,omitempty" dynamodbav:"submit_claimed_until,omitempty"`
 }
 
 // TimeLayout is the layout of the times the functions write: RFC 3339 in
@@ -202,5 +207,6 @@ func CleanName(name string) (string, error) {
 func (r Record) Public() Record {
 	r.ExecutionARN = ""
 	r.SubmitStartedAt = ""
+	r.SubmitClaimedUntil = ""
 	return r
 }

@@ -87,8 +87,8 @@ func TestTimeFormat(t *testing.T) {
 }
 
 func TestPublicDropsInternalFields(t *testing.T) {
-	r := Record{BuildID: "b", ExecutionARN: "arn", SubmitStartedAt: "t"}.Public()
-	if r.ExecutionARN != "" || r.SubmitStartedAt != "" || r.BuildID != "b" {
+	r := Record{BuildID: "b", ExecutionARN: "arn", SubmitStartedAt: "t", SubmitClaimedUntil: "u"}.Public()
+	if r.ExecutionARN != "" || r.SubmitStartedAt != "" || r.SubmitClaimedUntil != "" || r.BuildID != "b" {
 		t.Errorf("got %+v", r)
 	}
 }

@@ -313,6 +313,8 @@ func (h *Handler) submit(ctx context.Context, st pipeline.State) (pipeline.State
 		}
 		if avatarID != "" {
 			log.Info("adopted the avatar an earlier attempt created", "avatar_id", avatarID)
+		} else if until, live := claimed(rec, h.now()); live {
+			return st, &pipeline.SubmitInProgressError{BuildID: st.BuildID, Until: until}
 		}
 	}
 	if avatarID == "" {
@@ -320,11 +322,12 @@ func (h *Handler) submit(ctx context.Context, st pipeline.State) (pipeline.State
 		if err != nil || !accepted {
 			return st, err
 		}
-		if err := h.markSubmitting(ctx, &st, rec.SubmitStartedAt); err != nil {
+		if err := h.claim(ctx, &st, rec.SubmitStartedAt); err != nil {
 			return st, err
 		}
 		if avatarID, err = h.post(ctx, rec); err != nil {
 			log.Warn("post to Mirako failed", "error", err)
+			h.release(ctx, &st)
 			return st, err
 		}
 	}
@@ -511,31 +514,80 @@ func (h *Handler) ownerOf(ctx context.Context, avatarID string) (string, error) 
 	return rec.BuildID, nil
 }
 
-// markSubmitting claims the POST: it notes, before posting, that one may
-// now be accepted. The claim is a compare-and-set on the marker this
-// attempt read, so of two attempts running at once (the state machine
-// retries a Lambda service error while the first invocation may still
-// run) only one posts; the other gets a retryable error and its next
-// attempt adopts what the winner created.
-func (h *Handler) markSubmitting(ctx context.Context, st *pipeline.State, seen string) error {
-	now := records.FormatTime(h.now())
-	names := map[string]string{"#started": records.AttrSubmitting, "#image": records.AttrImage, "#updated": records.AttrUpdatedAt}
-	values := map[string]types.AttributeValue{":now": &types.AttributeValueMemberS{Value: now}, ":image": imageAttr(st.Image)}
+// ClaimMargin is added to a claiming attempt's deadline: Mirako may still
+// accept a body that was sent just before it, and list the avatar a little
+// later.
+const ClaimMargin = 30 * time.Second
+
+// claim claims the POST. It records, before posting, that one may now be
+// accepted (submit_started_at) and until when this attempt may still be
+// posting (submit_claimed_until: its deadline). The write is a
+// compare-and-set on the marker this attempt read, so of two attempts
+// running at once (the state machine retries a Lambda service error while
+// the first invocation may still run) only one posts; the other gets a
+// SubmitInProgressError, and its retries adopt what the winner created or,
+// once the claim has lapsed, post.
+func (h *Handler) claim(ctx context.Context, st *pipeline.State, seen string) error {
+	now := h.now()
+	until := now.Add(UploadTimeout + ClaimMargin) // outside Lambda: the longest a post can take
+	if deadline, ok := ctx.Deadline(); ok {
+		until = deadline.Add(ClaimMargin)
+	}
+	names := map[string]string{"#started": records.AttrSubmitting, "#until": records.AttrClaimedUntil,
+		"#image": records.AttrImage, "#updated": records.AttrUpdatedAt}
+	values := map[string]types.AttributeValue{
+		":now":   &types.AttributeValueMemberS{Value: records.FormatTime(now)},
+		":until": &types.AttributeValueMemberS{Value: records.FormatTime(until)},
+		":image": imageAttr(st.Image),
+	}
 	cond := "attribute_not_exists(#started)"
 	if seen != "" {
 		cond = "#started = :seen"
 		values[":seen"] = &types.AttributeValueMemberS{Value: seen}
 	}
-	err := h.updateIf(ctx, st, cond, "SET #started = :now, #image = :image, #updated = :now", names, values)
+	err := h.updateIf(ctx, st, cond, "SET #started = :now, #until = :until, #image = :image, #updated = :now", names, values)
 	if isConditionFailed(err) {
-		return &pipeline.AWSUnavailableError{Op: "submit " + st.BuildID,
-			Err: errors.New("another attempt of this build is posting it; a retry adopts its avatar")}
+		return &pipeline.SubmitInProgressError{BuildID: st.BuildID}
 	}
 	if err != nil {
 		return err
 	}
-	st.SubmitStartedAt, st.UpdatedAt = now, now
+	st.SubmitStartedAt, st.SubmitClaimedUntil, st.UpdatedAt = records.FormatTime(now), records.FormatTime(until), records.FormatTime(now)
 	return nil
+}
+
+// release ends this attempt's claim once its post has failed, so that the
+// state machine's retry need not wait out the claim: it adopts the avatar
+// if Mirako accepted the post after all, and posts again if not. A failed
+// release only makes the retry wait until the claim lapses.
+func (h *Handler) release(ctx context.Context, st *pipeline.State) {
+	now := records.FormatTime(h.now())
+	err := h.updateIf(ctx, st, "#started = :mine", "SET #until = :now",
+		map[string]string{"#started": records.AttrSubmitting, "#until": records.AttrClaimedUntil},
+		map[string]types.AttributeValue{
+			":mine": &types.AttributeValueMemberS{Value: st.SubmitStartedAt},
+			":now":  &types.AttributeValueMemberS{Value: now},
+		})
+	if err != nil {
+		h.Log.Warn("could not release the claim on posting; a retry waits until it lapses",
+			"build_id", st.BuildID, "execution", st.ExecutionARN, "until", st.SubmitClaimedUntil, "error", err)
+		return
+	}
+	st.SubmitClaimedUntil = now
+}
+
+// claimed reports whether an attempt may still be posting the build, and
+// until when. A record without the claim's end (written before claims
+// lapsed) has no live claim.
+func claimed(rec records.Record, now time.Time) (time.Time, bool) {
+	if rec.SubmitClaimedUntil == "" {
+		return time.Time{}, false
+	}
+	until, err := records.ParseTime(rec.SubmitClaimedUntil)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return until, now.Before(until)
 }
 
 func isConditionFailed(err error) bool {

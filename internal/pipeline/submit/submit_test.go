@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -61,7 +62,7 @@ type env struct {
 // fresh bucket and simulator, so tests can run in parallel.
 func setup(t *testing.T) *env {
 	t.Helper()
-	stackOnce.Do(func() { stack = local.StartTest(&onceTB{TB: t}, local.Options{}) })
+	stackOnce.Do(func() { stack = local.StartTest(&onceTB{TB: t}, local.Options{Out: &stackLog}) })
 	if stack == nil {
 		t.Fatal("the local stack did not start (see the first test's log)")
 	}
@@ -102,10 +103,31 @@ func (o *onceTB) Cleanup(f func()) { cleanups = append(cleanups, f) }
 
 var cleanups []func()
 
+// stackLog keeps the shared stack's log, which outlives any one test (a
+// test's t.Log panics once that test has ended); it is printed if a test
+// fails.
+var stackLog syncBuffer
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
 func TestMain(m *testing.M) {
 	code := m.Run()
 	for _, f := range cleanups {
 		f()
+	}
+	if code != 0 {
+		stackLog.mu.Lock()
+		fmt.Fprintf(os.Stderr, "the local stack's log:\n%s", stackLog.buf.String())
+		stackLog.mu.Unlock()
 	}
 	os.Exit(code)
 }
@@ -490,8 +512,8 @@ func TestConcurrentAttemptsPostOnce(t *testing.T) {
 		switch {
 		case r.err == nil:
 			avatars = append(avatars, r.st.AvatarID)
-		case errType(r.err) != "AWSUnavailableError":
-			t.Errorf("the losing attempt: got %v (%s), want a retryable AWSUnavailableError", r.err, errType(r.err))
+		case errType(r.err) != "SubmitInProgressError":
+			t.Errorf("the losing attempt: got %v (%s), want a retryable SubmitInProgressError", r.err, errType(r.err))
 		}
 	}
 	if n := e.sim.Stats().BuildsCreated; n != 1 {
@@ -506,5 +528,82 @@ func TestConcurrentAttemptsPostOnce(t *testing.T) {
 		if a != again.AvatarID {
 			t.Errorf("an attempt returned avatar %s, the record has %s", a, again.AvatarID)
 		}
+	}
+}
+
+// TestLiveClaimHoldsOffOtherAttempts: an attempt that claimed the POST and
+// then vanished (its answer lost, the invocation possibly still running)
+// keeps every other attempt from posting until its claim lapses; then a
+// retry posts, once.
+func TestLiveClaimHoldsOffOtherAttempts(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ev, _ := e.put(t, "claimed.jpg", portraitJPEG(t, 512, 512), aws.String("Claimed"))
+	st := e.admit(t, ev, "exec-claimed")
+	started := time.Now().Add(-time.Minute)
+	e.setClaim(t, st.BuildID, started, time.Now().Add(time.Hour))
+
+	_, err := e.submit(st, t)
+	var busy *pipeline.SubmitInProgressError
+	if !errors.As(err, &busy) || busy.Until.Before(time.Now()) {
+		t.Fatalf("got %v, want a SubmitInProgressError naming when the claim lapses", err)
+	}
+	if n := e.sim.Stats().Requests[mirakotest.EndpointBuild]; n != 0 {
+		t.Fatalf("posted %d times under another attempt's claim", n)
+	}
+
+	e.setClaim(t, st.BuildID, started, time.Now().Add(-time.Second))
+	done, err := e.submit(st, t)
+	if err != nil || done.AvatarID == "" {
+		t.Fatalf("after the claim lapsed: got %q, %v, want the build posted", done.AvatarID, err)
+	}
+	if n := e.sim.Stats().BuildsCreated; n != 1 {
+		t.Errorf("got %d builds, want 1", n)
+	}
+}
+
+// TestFailedPostReleasesClaim: an attempt whose post failed gives up its
+// claim, so the state machine's retry posts at once instead of waiting for
+// the claim to lapse.
+func TestFailedPostReleasesClaim(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	ev, _ := e.put(t, "released.jpg", portraitJPEG(t, 512, 512), aws.String("Released"))
+	st := e.admit(t, ev, "exec-released")
+	e.sim.ScriptFor(mirakotest.EndpointBuild, mirakotest.Fault503, 1)
+	if _, err := e.submit(st, t); errType(err) != "MirakoUnavailableError" {
+		t.Fatalf("got %v (%s), want MirakoUnavailableError", err, errType(err))
+	}
+	rec := e.record(t, st.BuildID)
+	if rec.SubmitStartedAt == "" || rec.SubmitClaimedUntil == "" {
+		t.Fatalf("the record has no claim: %+v", rec)
+	}
+	if until, _ := records.ParseTime(rec.SubmitClaimedUntil); until.After(time.Now()) {
+		t.Errorf("the claim still runs until %s after the post failed", rec.SubmitClaimedUntil)
+	}
+	done, err := e.submit(st, t)
+	if err != nil || done.AvatarID == "" {
+		t.Fatalf("the retry: got %q, %v, want the build posted", done.AvatarID, err)
+	}
+	if n := e.sim.Stats().BuildsCreated; n != 1 {
+		t.Errorf("got %d builds, want 1", n)
+	}
+}
+
+// setClaim writes a claim on the POST as an earlier attempt would have.
+func (e *env) setClaim(t *testing.T, buildID string, started, until time.Time) {
+	t.Helper()
+	_, err := e.db.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
+		TableName:                &e.stack.Resources.Table,
+		Key:                      map[string]types.AttributeValue{records.AttrBuildID: &types.AttributeValueMemberS{Value: buildID}},
+		UpdateExpression:         aws.String("SET #s = :s, #u = :u"),
+		ExpressionAttributeNames: map[string]string{"#s": records.AttrSubmitting, "#u": records.AttrClaimedUntil},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":s": &types.AttributeValueMemberS{Value: records.FormatTime(started)},
+			":u": &types.AttributeValueMemberS{Value: records.FormatTime(until)},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
