@@ -30,25 +30,7 @@ var e2e struct {
 	once  sync.Once
 	stack *local.Stack
 	err   error
-	log   syncBuffer
-}
-
-// syncBuffer collects the stack's log for failing tests.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	log   local.LogBuffer // the stack's log, shown when a test fails
 }
 
 func TestMain(m *testing.M) {

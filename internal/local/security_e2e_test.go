@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,7 +37,7 @@ func TestE2ETokenNeverLeaks(t *testing.T) {
 	secret := make([]byte, 12)
 	rand.Read(secret)
 	token := "mk-live-" + hex.EncodeToString(secret)
-	log := &syncBuffer{}
+	log := &LogBuffer{}
 	s := StartTest(t, Options{BuildTime: time.Second, PollSeconds: 1, DeadlineSeconds: 8,
 		SimToken: token, Verbose: true, Out: log})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -141,7 +140,7 @@ func TestE2ETokenNeverLeaks(t *testing.T) {
 		t.Error("no poll trip wrote progress: EventsPerCheck was not checked against a real history")
 	}
 	t.Logf("scanned %d bytes of log, %d records, %d notifications, %d executions with %d history events",
-		log.Len(), len(recs), len(ns), len(execs), events)
+		len(log.String()), len(recs), len(ns), len(execs), events)
 
 	// Every error a Mirako call can end in, as the functions report it.
 	client := mirako.NewClient(s.MirakoURL, token, mirako.WithTimeout(2*time.Second), mirako.WithUploadTimeout(2*time.Second))
@@ -181,28 +180,4 @@ func (l *leakFinder) check(where, text string) {
 	l.n++
 	from, to := max(0, i-120), min(len(text), i+len(secret)+40)
 	l.t.Errorf("the token appears in %s: …%s…", where, strings.ReplaceAll(text[from:to], secret, "<TOKEN>"))
-}
-
-// syncBuffer is a bytes.Buffer safe for the stack's concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Len()
 }

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"bytes"
 	"context"
 	"strings"
 	"sync"
@@ -62,4 +63,25 @@ func (w *testWriter) stop() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.stopped = true
+}
+
+// LogBuffer keeps a stack's log (Options.Out) in memory, safe for the
+// stack's concurrent writers: for a stack that outlives one test, whose
+// t.Log would panic, and for tests that read the log afterwards.
+type LogBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String returns what has been written so far.
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

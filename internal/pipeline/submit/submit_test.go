@@ -103,21 +103,9 @@ func (o *onceTB) Cleanup(f func()) { cleanups = append(cleanups, f) }
 
 var cleanups []func()
 
-// stackLog keeps the shared stack's log, which outlives any one test (a
-// test's t.Log panics once that test has ended); it is printed if a test
-// fails.
-var stackLog syncBuffer
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+// stackLog keeps the shared stack's log, which outlives any one test; it
+// is printed if a test fails.
+var stackLog local.LogBuffer
 
 func TestMain(m *testing.M) {
 	code := m.Run()
@@ -125,9 +113,7 @@ func TestMain(m *testing.M) {
 		f()
 	}
 	if code != 0 {
-		stackLog.mu.Lock()
-		fmt.Fprintf(os.Stderr, "the local stack's log:\n%s", stackLog.buf.String())
-		stackLog.mu.Unlock()
+		fmt.Fprintf(os.Stderr, "the local stack's log:\n%s", stackLog.String())
 	}
 	os.Exit(code)
 }
