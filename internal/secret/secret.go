@@ -11,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/smithy-go"
 )
 
 // Reader is the part of the Secrets Manager client Read uses.
@@ -23,6 +24,17 @@ type Reader interface {
 func Read(ctx context.Context, sm Reader, secretID string) (string, error) {
 	out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(secretID)})
 	if err != nil {
+		var api smithy.APIError
+		if errors.As(err, &api) {
+			switch api.ErrorCode() {
+			case "ResourceNotFoundException":
+				return "", fmt.Errorf("secret %q does not exist; store the Mirako API token in it "+
+					"(aws secretsmanager create-secret --name %s --secret-string TOKEN): %w", secretID, secretID, err)
+			case "AccessDeniedException":
+				return "", fmt.Errorf("the function's role may not read secret %q; grant it secretsmanager:GetSecretValue "+
+					"on the secret (and kms:Decrypt on its key, if it has its own): %w", secretID, err)
+			}
+		}
 		return "", fmt.Errorf("read secret %q: %w", secretID, err)
 	}
 	value := strings.TrimSpace(aws.ToString(out.SecretString))
