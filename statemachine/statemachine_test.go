@@ -117,6 +117,11 @@ func TestEveryTaskRetriesAndCatches(t *testing.T) {
 				t.Errorf("lambda task %s does not retry %s", name, e)
 			}
 		}
+		// A function that cannot start for good says why (StartupError);
+		// one that cannot start for now says AWSUnavailableError.
+		if slices.Contains(retried, "StartupError") {
+			t.Errorf("lambda task %s retries StartupError, which no retry mends", name)
+		}
 	}
 }
 

@@ -6,25 +6,26 @@ import (
 	"context"
 	"os"
 
-	"github.com/avatar-pipeline/avatar-pipeline/internal/awsconfig"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/avatar-pipeline/avatar-pipeline/internal/awsconfig"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline/checkstatus"
 )
 
 func main() {
-	ctx := context.Background()
 	log := lambdacontext.NewLogger()
-	cfg, err := awsconfig.FromEnv(os.Getenv)
-	if err != nil {
-		log.Error("load AWS configuration", "error", err)
-		os.Exit(1)
-	}
-	h, err := checkstatus.NewFromEnv(ctx, cfg, os.Getenv, log)
-	if err != nil {
-		log.Error("start checkstatus", "error", err)
-		os.Exit(1)
-	}
-	lambda.Start(h.Handle)
+	lambda.Start(pipeline.ColdStart(context.Background(), "checkstatus", log,
+		func(ctx context.Context) (func(context.Context, pipeline.StepInput) (pipeline.State, error), error) {
+			cfg, err := awsconfig.FromEnv(os.Getenv)
+			if err != nil {
+				return nil, err
+			}
+			h, err := checkstatus.NewFromEnv(ctx, cfg, os.Getenv, log)
+			if err != nil {
+				return nil, err
+			}
+			return h.Handle, nil
+		}))
 }

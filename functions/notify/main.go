@@ -6,25 +6,29 @@ import (
 	"context"
 	"os"
 
-	"github.com/avatar-pipeline/avatar-pipeline/internal/awsconfig"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/avatar-pipeline/avatar-pipeline/internal/awsconfig"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline/notify"
 )
 
 func main() {
-	ctx := context.Background()
 	log := lambdacontext.NewLogger()
-	cfg, err := awsconfig.FromEnv(os.Getenv)
-	if err != nil {
-		log.Error("load AWS configuration", "error", err)
-		os.Exit(1)
-	}
-	h, err := notify.NewFromEnv(ctx, cfg, os.Getenv, log)
-	if err != nil {
-		log.Error("start notify", "error", err)
-		os.Exit(1)
-	}
-	lambda.Start(h.Handle)
+	lambda.Start(pipeline.ColdStart(context.Background(), "notify", log,
+		func(ctx context.Context) (func(context.Context, pipeline.StepInput) (struct{}, error), error) {
+			cfg, err := awsconfig.FromEnv(os.Getenv)
+			if err != nil {
+				return nil, err
+			}
+			h, err := notify.NewFromEnv(ctx, cfg, os.Getenv, log)
+			if err != nil {
+				return nil, err
+			}
+			// The state machine discards Notify's result.
+			return func(ctx context.Context, in pipeline.StepInput) (struct{}, error) {
+				return struct{}{}, h.Handle(ctx, in)
+			}, nil
+		}))
 }

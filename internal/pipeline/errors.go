@@ -97,6 +97,20 @@ func (e *PublishFailedError) Error() string {
 }
 func (e *PublishFailedError) Unwrap() error { return e.Err }
 
+// StartupError: the function could not start because of something a retry
+// will not mend (a missing environment variable, the Mirako token's secret
+// missing, empty or not readable by the function's role). The state
+// machine records the build FAILED with this message, which names the fix.
+type StartupError struct {
+	Function string
+	Err      error
+}
+
+func (e *StartupError) Error() string {
+	return fmt.Sprintf("the %s function cannot start: %v", e.Function, e.Err)
+}
+func (e *StartupError) Unwrap() error { return e.Err }
+
 // MirakoError turns a Mirako client error into the boundary error the state
 // machine expects, and counts it by HTTP status.
 func MirakoError(m *metrics.Emitter, op string, err error) error {

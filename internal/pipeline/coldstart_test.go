@@ -1,0 +1,69 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/aws/smithy-go"
+)
+
+func TestColdStart(t *testing.T) {
+	throttled := &smithy.GenericAPIError{Code: "ThrottlingException", Message: "Rate exceeded"}
+	missing := &smithy.GenericAPIError{Code: "ResourceNotFoundException", Message: "Secrets Manager can't find the specified secret."}
+	echo := func(_ context.Context, in string) (string, error) { return "echo " + in, nil }
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+
+	tests := []struct {
+		name     string
+		failures []error // what the builds fail with, in turn, before one succeeds
+		want     []string
+	}{
+		{name: "starts at once", want: []string{"echo a", "echo b"}},
+		{name: "throttled, then starts", failures: []error{throttled, throttled},
+			want: []string{"AWSUnavailableError", "echo b", "echo c"}},
+		{name: "never starts", failures: []error{missing, missing, missing, missing},
+			want: []string{"StartupError", "StartupError", "StartupError"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			builds := 0
+			h := ColdStart(context.Background(), "submit", log, func(context.Context) (func(context.Context, string) (string, error), error) {
+				builds++
+				if builds <= len(tc.failures) {
+					return nil, tc.failures[builds-1]
+				}
+				return echo, nil
+			})
+			if builds != 1 {
+				t.Fatalf("built %d times before any invocation, want once", builds)
+			}
+			for i, want := range tc.want {
+				out, err := h(context.Background(), string(rune('a'+i)))
+				var unavailable *AWSUnavailableError
+				var startup *StartupError
+				got := out
+				switch {
+				case errors.As(err, &unavailable):
+					got = "AWSUnavailableError"
+				case errors.As(err, &startup):
+					got = "StartupError"
+					if !strings.Contains(err.Error(), "submit function cannot start") || !strings.Contains(err.Error(), "can't find the specified secret") {
+						t.Errorf("the error does not say what is wrong: %v", err)
+					}
+				case err != nil:
+					t.Fatalf("invocation %d: untyped error %v", i, err)
+				}
+				if got != want {
+					t.Errorf("invocation %d: got %q, want %q", i, got, want)
+				}
+			}
+			if want := min(len(tc.failures)+1, 1+len(tc.want)); builds != want {
+				t.Errorf("built %d times, want %d (until one succeeded)", builds, want)
+			}
+		})
+	}
+}
