@@ -327,8 +327,10 @@ func (h *Handler) submit(ctx context.Context, st pipeline.State) (pipeline.State
 		}
 		if avatarID, err = h.post(ctx, rec); err != nil {
 			log.Warn("post to Mirako failed", "error", err)
-			h.release(ctx, &st)
-			return st, err
+			if avatarID = h.adoptLost(ctx, st, err); avatarID == "" {
+				h.release(ctx, &st)
+				return st, err
+			}
 		}
 	}
 	if err := h.recordAvatar(ctx, &st, avatarID); err != nil {
@@ -489,6 +491,28 @@ func (h *Handler) adopt(ctx context.Context, rec records.Record) (string, error)
 		}
 	}
 	return "", nil
+}
+
+// adoptLost looks for the avatar a failed post may have created after
+// all: when the connection dropped, the answer was empty or garbled, or the
+// client gave up waiting, Mirako may have accepted the build. Adopting it
+// at once lets the build go on without a retry, and leaves no orphan avatar
+// when that post was Submit's last attempt. It returns "" when there is
+// nothing to adopt or the failure was not of that kind.
+func (h *Handler) adoptLost(ctx context.Context, st pipeline.State, postErr error) string {
+	var unavailable *pipeline.MirakoUnavailableError
+	if !errors.As(postErr, &unavailable) {
+		return ""
+	}
+	avatarID, err := h.adopt(ctx, st.Record)
+	if err != nil {
+		h.Log.Warn("could not look for an avatar the failed post created; a retry will", "build_id", st.BuildID, "error", err)
+		return ""
+	}
+	if avatarID != "" {
+		h.Log.Info("adopted the avatar of a post whose answer was lost", "build_id", st.BuildID, "avatar_id", avatarID)
+	}
+	return avatarID
 }
 
 // ownerOf returns the build whose record names the avatar, if any.

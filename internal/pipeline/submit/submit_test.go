@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -354,32 +355,50 @@ func TestAdmitObjectGone(t *testing.T) {
 	}
 }
 
-func TestSubmitRetryAdoptsInsteadOfPostingAgain(t *testing.T) {
+// TestLostAnswerIsAdopted: Mirako creates the avatar and the connection
+// drops before the answer. Submit finds the avatar it created and goes on
+// in the same invocation; if it cannot look (the list fails too), the
+// state machine's retry adopts it. Either way Mirako is posted to once.
+func TestLostAnswerIsAdopted(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	name := "Adopt Me"
-	ev, _ := e.put(t, "adopt.jpg", portraitJPEG(t, 512, 512), &name)
-	st := e.admit(t, ev, "exec-adopt")
-
-	// Mirako creates the avatar, then the connection drops before the answer.
-	e.sim.ScriptFor(mirakotest.EndpointBuild, mirakotest.FaultAcceptThenReset, 1)
-	_, err := e.submit(st, t)
-	if errType(err) != "MirakoUnavailableError" {
-		t.Fatalf("got %v (%s), want MirakoUnavailableError for the state machine to retry", err, errType(err))
+	tests := []struct {
+		name       string
+		listFails  bool
+		wantErrors []string // the error types of the attempts before the one that succeeds
+	}{
+		{name: "in the same invocation"},
+		{name: "by the retry", listFails: true, wantErrors: []string{"MirakoUnavailableError"}},
 	}
-	if got := e.sim.Stats().BuildsCreated; got != 1 {
-		t.Fatalf("got %d builds after the fault, want 1", got)
-	}
-	done, err := e.submit(st, t)
-	if err != nil {
-		t.Fatal(err)
-	}
-	avatars, _ := mirako.NewClient(e.simURL, mirakotest.DefaultToken).List(context.Background())
-	if len(avatars) != 1 || done.AvatarID != avatars[0].ID {
-		t.Errorf("got avatar %s, want the one avatar Mirako has (%v)", done.AvatarID, avatars)
-	}
-	if got := e.sim.Stats().BuildsCreated; got != 1 {
-		t.Errorf("the retry posted again: %d builds", got)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := setup(t)
+			name := "Adopt Me " + tc.name
+			ev, _ := e.put(t, "adopt.jpg", portraitJPEG(t, 512, 512), &name)
+			st := e.admit(t, ev, "exec-adopt-"+tc.name)
+			e.sim.ScriptFor(mirakotest.EndpointBuild, mirakotest.FaultAcceptThenReset, 1)
+			if tc.listFails {
+				e.sim.ScriptFor(mirakotest.EndpointList, mirakotest.Fault503, 1)
+			}
+			var done pipeline.State
+			var errs []string
+			for range 3 {
+				var err error
+				if done, err = e.submit(st, t); err == nil {
+					break
+				}
+				errs = append(errs, errType(err))
+			}
+			if !slices.Equal(errs, tc.wantErrors) {
+				t.Errorf("failed attempts: got %v, want %v", errs, tc.wantErrors)
+			}
+			avatars, _ := mirako.NewClient(e.simURL, mirakotest.DefaultToken).List(context.Background())
+			if len(avatars) != 1 || done.AvatarID != avatars[0].ID || e.record(t, st.BuildID).AvatarID != done.AvatarID {
+				t.Errorf("got avatar %s, want the one avatar Mirako has (%v), recorded", done.AvatarID, avatars)
+			}
+			if s := e.sim.Stats(); s.BuildsCreated != 1 || s.Requests[mirakotest.EndpointBuild] != 1 {
+				t.Errorf("got %d POSTs and %d builds, want 1 of each", s.Requests[mirakotest.EndpointBuild], s.BuildsCreated)
+			}
+		})
 	}
 }
 
