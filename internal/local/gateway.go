@@ -66,12 +66,13 @@ type Gateway struct {
 
 	faults faults // injected by tests; see InjectInvokeFault and InjectAWSFault
 
-	// writes serializes DynamoDB's writes. DynamoDB applies each write,
-	// its condition included, atomically; moto checks a condition and then
-	// writes without a lock, so two conditional writes at once can both
-	// succeed there. Every write passes through here, so holding this
-	// while moto answers gives the local stack DynamoDB's guarantee.
-	writes sync.Mutex
+	// items makes DynamoDB's item operations atomic, as DynamoDB's are.
+	// Moto checks a write's condition and then applies it, one attribute
+	// at a time, without a lock: two conditional writes at once can both
+	// succeed, and a read can see half a write. Every item operation
+	// passes through here, so a write holds this exclusively, and a read
+	// shared, while moto answers.
+	items sync.RWMutex
 }
 
 // NewGateway returns a gateway with no functions and no backend yet: the
@@ -159,20 +160,36 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if g.faults.answerAWS(w, r) {
 		return
 	}
-	if dynamoDBWrites[r.Header.Get("X-Amz-Target")] {
-		g.writes.Lock()
-		defer g.writes.Unlock()
+	switch dynamoDBItemOps[r.Header.Get("X-Amz-Target")] {
+	case itemWrite:
+		g.items.Lock()
+		defer g.items.Unlock()
+	case itemRead:
+		g.items.RLock()
+		defer g.items.RUnlock()
 	}
 	g.proxy.ServeHTTP(w, r)
 }
 
-// dynamoDBWrites are the X-Amz-Target values of DynamoDB's item writes.
-var dynamoDBWrites = map[string]bool{
-	"DynamoDB_20120810.PutItem":            true,
-	"DynamoDB_20120810.UpdateItem":         true,
-	"DynamoDB_20120810.DeleteItem":         true,
-	"DynamoDB_20120810.BatchWriteItem":     true,
-	"DynamoDB_20120810.TransactWriteItems": true,
+type itemOp int
+
+const (
+	itemRead itemOp = iota + 1
+	itemWrite
+)
+
+// dynamoDBItemOps are DynamoDB's item operations, by X-Amz-Target.
+var dynamoDBItemOps = map[string]itemOp{
+	"DynamoDB_20120810.PutItem":            itemWrite,
+	"DynamoDB_20120810.UpdateItem":         itemWrite,
+	"DynamoDB_20120810.DeleteItem":         itemWrite,
+	"DynamoDB_20120810.BatchWriteItem":     itemWrite,
+	"DynamoDB_20120810.TransactWriteItems": itemWrite,
+	"DynamoDB_20120810.GetItem":            itemRead,
+	"DynamoDB_20120810.BatchGetItem":       itemRead,
+	"DynamoDB_20120810.TransactGetItems":   itemRead,
+	"DynamoDB_20120810.Query":              itemRead,
+	"DynamoDB_20120810.Scan":               itemRead,
 }
 
 // function looks a function up by any of the forms Invoke accepts: name,
