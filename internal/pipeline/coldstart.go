@@ -4,7 +4,13 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"time"
 )
+
+// InitTimeout bounds the build at cold start, well inside the 10 s Lambda
+// allows a function's init: past it, the first invocation builds again
+// within its own deadline and fails with a typed error if it cannot.
+const InitTimeout = 5 * time.Second
 
 // ColdStart builds a function's handler at cold start and returns a
 // handler that serves with it.
@@ -19,7 +25,9 @@ import (
 func ColdStart[In, Out any](ctx context.Context, function string, log *slog.Logger,
 	build func(context.Context) (func(context.Context, In) (Out, error), error)) func(context.Context, In) (Out, error) {
 	var mu sync.Mutex
-	handler, err := build(ctx)
+	initCtx, cancel := context.WithTimeout(ctx, InitTimeout)
+	handler, err := build(initCtx)
+	cancel()
 	if err != nil {
 		log.Error("cold start failed; each invocation will try again", "function", function, "error", err)
 	}
@@ -29,10 +37,7 @@ func ColdStart[In, Out any](ctx context.Context, function string, log *slog.Logg
 			if handler, err = build(ctx); err != nil {
 				mu.Unlock()
 				var zero Out
-				if isTransientAWS(err) {
-					return zero, &AWSUnavailableError{Op: "start the " + function + " function", Err: err}
-				}
-				return zero, &StartupError{Function: function, Err: err}
+				return zero, StartupFailure(function, err)
 			}
 			log.Info("started on a later invocation", "function", function)
 		}
@@ -40,4 +45,14 @@ func ColdStart[In, Out any](ctx context.Context, function string, log *slog.Logg
 		mu.Unlock()
 		return h(ctx, in)
 	}
+}
+
+// StartupFailure is the boundary error for a function that could not get
+// ready to serve: AWSUnavailableError when the cause is a transient AWS
+// fault, StartupError otherwise.
+func StartupFailure(function string, err error) error {
+	if isTransientAWS(err) {
+		return &AWSUnavailableError{Op: "start the " + function + " function", Err: err}
+	}
+	return &StartupError{Function: function, Err: err}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/smithy-go"
 )
@@ -31,8 +32,11 @@ func TestColdStart(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			builds := 0
-			h := ColdStart(context.Background(), "submit", log, func(context.Context) (func(context.Context, string) (string, error), error) {
+			h := ColdStart(context.Background(), "submit", log, func(ctx context.Context) (func(context.Context, string) (string, error), error) {
 				builds++
+				if deadline, ok := ctx.Deadline(); builds == 1 && (!ok || time.Until(deadline) > InitTimeout) {
+					t.Errorf("the build at cold start has no deadline within %s", InitTimeout)
+				}
 				if builds <= len(tc.failures) {
 					return nil, tc.failures[builds-1]
 				}
@@ -51,7 +55,7 @@ func TestColdStart(t *testing.T) {
 					got = "AWSUnavailableError"
 				case errors.As(err, &startup):
 					got = "StartupError"
-					if !strings.Contains(err.Error(), "submit function cannot start") || !strings.Contains(err.Error(), "can't find the specified secret") {
+					if !strings.Contains(err.Error(), "submit function setup failed") || !strings.Contains(err.Error(), "can't find the specified secret") {
 						t.Errorf("the error does not say what is wrong: %v", err)
 					}
 				case err != nil:

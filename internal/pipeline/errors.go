@@ -107,13 +107,20 @@ type StartupError struct {
 }
 
 func (e *StartupError) Error() string {
-	return fmt.Sprintf("the %s function cannot start: %v", e.Function, e.Err)
+	return fmt.Sprintf("%s function setup failed: %v", e.Function, e.Err)
 }
 func (e *StartupError) Unwrap() error { return e.Err }
 
 // MirakoError turns a Mirako client error into the boundary error the state
 // machine expects, and counts it by HTTP status.
 func MirakoError(m *metrics.Emitter, op string, err error) error {
+	// The client could not be made (the token unreadable): not Mirako's
+	// doing, and already a boundary error.
+	var startup *StartupError
+	var unavailable *AWSUnavailableError
+	if errors.As(err, &startup) || errors.As(err, &unavailable) {
+		return err
+	}
 	status := 0
 	var api *mirako.APIError
 	if errors.As(err, &api) {

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"mime"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -307,13 +308,17 @@ func (h *Handler) submit(ctx context.Context, st pipeline.State) (pipeline.State
 
 	var avatarID string
 	if rec.SubmitStartedAt != "" { // an earlier attempt passed the checks and began posting
+		// The claim is judged as of before the list: a claim that has
+		// lapsed by then had its last chance to create an avatar before
+		// the list was taken.
+		listed := h.now()
 		avatarID, err = h.adopt(ctx, rec)
 		if err != nil {
 			return st, err
 		}
 		if avatarID != "" {
 			log.Info("adopted the avatar an earlier attempt created", "avatar_id", avatarID)
-		} else if until, live := claimed(rec, h.now()); live {
+		} else if until, live := claimed(rec, listed); live {
 			return st, &pipeline.SubmitInProgressError{BuildID: st.BuildID, Until: until}
 		}
 	}
@@ -327,8 +332,12 @@ func (h *Handler) submit(ctx context.Context, st pipeline.State) (pipeline.State
 		}
 		if avatarID, err = h.post(ctx, rec); err != nil {
 			log.Warn("post to Mirako failed", "error", err)
-			if avatarID = h.adoptLost(ctx, st, err); avatarID == "" {
-				h.release(ctx, &st)
+			unknown := outcomeUnknown(err)
+			if unknown {
+				avatarID = h.adoptLost(ctx, st)
+			}
+			if avatarID == "" {
+				h.release(ctx, &st, unknown)
 				return st, err
 			}
 		}
@@ -493,17 +502,31 @@ func (h *Handler) adopt(ctx context.Context, rec records.Record) (string, error)
 	return "", nil
 }
 
-// adoptLost looks for the avatar a failed post may have created after
-// all: when the connection dropped, the answer was empty or garbled, or the
-// client gave up waiting, Mirako may have accepted the build. Adopting it
-// at once lets the build go on without a retry, and leaves no orphan avatar
-// when that post was Submit's last attempt. It returns "" when there is
-// nothing to adopt or the failure was not of that kind.
-func (h *Handler) adoptLost(ctx context.Context, st pipeline.State, postErr error) string {
-	var unavailable *pipeline.MirakoUnavailableError
-	if !errors.As(postErr, &unavailable) {
-		return ""
+// outcomeUnknown reports whether a failed post may have created an avatar
+// all the same: the connection dropped, the answer was empty or garbled,
+// the client gave up waiting, or a proxy in front of Mirako timed out
+// (408, 502, 504). Any other answer from Mirako, and a failure to read the
+// portrait from S3 (Mirako then never had the whole body), means it did not.
+func outcomeUnknown(err error) bool {
+	var te *mirako.TransportError
+	if errors.As(err, &te) {
+		return true
 	}
+	var api *mirako.APIError
+	if errors.As(err, &api) {
+		switch api.StatusCode {
+		case http.StatusRequestTimeout, http.StatusBadGateway, http.StatusGatewayTimeout:
+			return true
+		}
+	}
+	return false
+}
+
+// adoptLost looks for the avatar a post whose outcome is unknown may have
+// created. Adopting it at once lets the build go on without a retry, and
+// leaves no orphan avatar when that post was Submit's last attempt. It
+// returns "" when there is nothing to adopt, or when it cannot look.
+func (h *Handler) adoptLost(ctx context.Context, st pipeline.State) string {
 	avatarID, err := h.adopt(ctx, st.Record)
 	if err != nil {
 		h.Log.Warn("could not look for an avatar the failed post created; a retry will", "build_id", st.BuildID, "error", err)
@@ -581,23 +604,28 @@ func (h *Handler) claim(ctx context.Context, st *pipeline.State, seen string) er
 }
 
 // release ends this attempt's claim once its post has failed, so that the
-// state machine's retry need not wait out the claim: it adopts the avatar
-// if Mirako accepted the post after all, and posts again if not. A failed
-// release only makes the retry wait until the claim lapses.
-func (h *Handler) release(ctx context.Context, st *pipeline.State) {
-	now := records.FormatTime(h.now())
-	err := h.updateIf(ctx, st, "#started = :mine", "SET #until = :now",
+// state machine's retry need not wait for the attempt's deadline. When the
+// post's outcome is unknown, Mirako may still create the avatar a little
+// later, so the claim runs on for ClaimMargin: the retry then adopts that
+// avatar rather than posting over it. A failed release only makes the
+// retry wait until the claim lapses.
+func (h *Handler) release(ctx context.Context, st *pipeline.State, unknown bool) {
+	until := h.now()
+	if unknown {
+		until = until.Add(ClaimMargin)
+	}
+	err := h.updateIf(ctx, st, "#started = :mine", "SET #until = :until",
 		map[string]string{"#started": records.AttrSubmitting, "#until": records.AttrClaimedUntil},
 		map[string]types.AttributeValue{
-			":mine": &types.AttributeValueMemberS{Value: st.SubmitStartedAt},
-			":now":  &types.AttributeValueMemberS{Value: now},
+			":mine":  &types.AttributeValueMemberS{Value: st.SubmitStartedAt},
+			":until": &types.AttributeValueMemberS{Value: records.FormatTime(until)},
 		})
 	if err != nil {
-		h.Log.Warn("could not release the claim on posting; a retry waits until it lapses",
+		h.Log.Warn("could not end the claim on posting; a retry waits until it lapses",
 			"build_id", st.BuildID, "execution", st.ExecutionARN, "until", st.SubmitClaimedUntil, "error", err)
 		return
 	}
-	st.SubmitClaimedUntil = now
+	st.SubmitClaimedUntil = records.FormatTime(until)
 }
 
 // claimed reports whether an attempt may still be posting the build, and

@@ -567,31 +567,58 @@ func TestLiveClaimHoldsOffOtherAttempts(t *testing.T) {
 	}
 }
 
-// TestFailedPostReleasesClaim: an attempt whose post failed gives up its
-// claim, so the state machine's retry posts at once instead of waiting for
-// the claim to lapse.
-func TestFailedPostReleasesClaim(t *testing.T) {
+// TestFailedPostEndsClaim: an attempt whose post Mirako refused ends its
+// claim, so the state machine's retry posts at once. One whose post's
+// outcome is unknown (the connection dropped before any answer) keeps it
+// for ClaimMargin, in case Mirako creates the avatar a little later: a
+// retry within that time waits, and one after it posts.
+func TestFailedPostEndsClaim(t *testing.T) {
 	t.Parallel()
-	e := setup(t)
-	ev, _ := e.put(t, "released.jpg", portraitJPEG(t, 512, 512), aws.String("Released"))
-	st := e.admit(t, ev, "exec-released")
-	e.sim.ScriptFor(mirakotest.EndpointBuild, mirakotest.Fault503, 1)
-	if _, err := e.submit(st, t); errType(err) != "MirakoUnavailableError" {
-		t.Fatalf("got %v (%s), want MirakoUnavailableError", err, errType(err))
+	tests := []struct {
+		fault   mirakotest.Fault
+		times   int // faults scripted: a 429 past Submit's inline retries
+		wantErr string
+		margin  bool
+	}{
+		{fault: mirakotest.Fault503, times: 1, wantErr: "MirakoUnavailableError"},
+		{fault: mirakotest.FaultReset, times: 1, wantErr: "MirakoUnavailableError", margin: true},
+		{fault: mirakotest.Fault429, times: 3, wantErr: "RateLimitedError"},
 	}
-	rec := e.record(t, st.BuildID)
-	if rec.SubmitStartedAt == "" || rec.SubmitClaimedUntil == "" {
-		t.Fatalf("the record has no claim: %+v", rec)
-	}
-	if until, _ := records.ParseTime(rec.SubmitClaimedUntil); until.After(time.Now()) {
-		t.Errorf("the claim still runs until %s after the post failed", rec.SubmitClaimedUntil)
-	}
-	done, err := e.submit(st, t)
-	if err != nil || done.AvatarID == "" {
-		t.Fatalf("the retry: got %q, %v, want the build posted", done.AvatarID, err)
-	}
-	if n := e.sim.Stats().BuildsCreated; n != 1 {
-		t.Errorf("got %d builds, want 1", n)
+	for _, tc := range tests {
+		t.Run(string(tc.fault), func(t *testing.T) {
+			e := setup(t)
+			ev, _ := e.put(t, "ended.jpg", portraitJPEG(t, 512, 512), aws.String("Ended "+string(tc.fault)))
+			st := e.admit(t, ev, "exec-ended-"+string(tc.fault))
+			e.sim.ScriptFor(mirakotest.EndpointBuild, tc.fault, tc.times)
+			failed := time.Now()
+			if _, err := e.submit(st, t); errType(err) != tc.wantErr {
+				t.Fatalf("got %v (%s), want %s", err, errType(err), tc.wantErr)
+			}
+			rec := e.record(t, st.BuildID)
+			until, err := records.ParseTime(rec.SubmitClaimedUntil)
+			if rec.SubmitStartedAt == "" || err != nil {
+				t.Fatalf("the record has no claim: %+v", rec)
+			}
+			if tc.margin {
+				if until.Before(failed.Add(submit.ClaimMargin - time.Second)) {
+					t.Errorf("the claim ends at %s, want it kept for %s after the failure", rec.SubmitClaimedUntil, submit.ClaimMargin)
+				}
+				if _, err := e.submit(st, t); errType(err) != "SubmitInProgressError" {
+					t.Fatalf("a retry within the margin: got %v (%s), want SubmitInProgressError", err, errType(err))
+				}
+				started, _ := records.ParseTime(rec.SubmitStartedAt)
+				e.setClaim(t, st.BuildID, started, time.Now().Add(-time.Second))
+			} else if until.After(time.Now()) {
+				t.Errorf("the claim still runs until %s after Mirako refused the post", rec.SubmitClaimedUntil)
+			}
+			done, err := e.submit(st, t)
+			if err != nil || done.AvatarID == "" {
+				t.Fatalf("the retry: got %q, %v, want the build posted", done.AvatarID, err)
+			}
+			if n := e.sim.Stats().BuildsCreated; n != 1 {
+				t.Errorf("got %d builds, want 1", n)
+			}
+		})
 	}
 }
 
@@ -610,5 +637,47 @@ func (e *env) setClaim(t *testing.T, buildID string, started, until time.Time) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestUnreadableTokenFailsAfterAdmission: Submit reads the Mirako token
+// when it first calls Mirako, so a token it cannot read fails the build
+// after admission has recorded it, with a reason that names the secret and
+// the fix, and nothing is posted.
+func TestUnreadableTokenFailsAfterAdmission(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	env := map[string]string{
+		pipeline.EnvBuildsTable:      e.stack.Resources.Table,
+		pipeline.EnvMirakoURL:        e.simURL,
+		pipeline.EnvMirakoSecretID:   "avatar-pipeline/no-such-token",
+		pipeline.EnvHeadStart:        "120",
+		pipeline.EnvPollInterval:     "30",
+		pipeline.EnvDeadline:         "10800",
+		pipeline.EnvNotifyOnSubmit:   "false",
+		pipeline.EnvLearnedHeadStart: "false",
+	}
+	h, err := submit.NewFromEnv(context.Background(), e.stack.AWSConfig(), func(k string) string { return env[k] },
+		slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatalf("Submit must start without reading the token: %v", err)
+	}
+	e.h = h
+
+	ev, _ := e.put(t, "tokenless.jpg", portraitJPEG(t, 512, 512), aws.String("Tokenless"))
+	st := e.admit(t, ev, "exec-tokenless")
+	if st.Outcome != pipeline.OutcomeAdmitted || st.BuildID == "" {
+		t.Fatalf("admission: got %s, want ADMITTED with a build id", st.Outcome)
+	}
+	_, err = e.submit(st, t)
+	var startup *pipeline.StartupError
+	if !errors.As(err, &startup) || !strings.Contains(err.Error(), "avatar-pipeline/no-such-token") || !strings.Contains(err.Error(), "create-secret") {
+		t.Fatalf("got %v (%s), want a StartupError naming the secret and how to create it", err, errType(err))
+	}
+	if rec := e.record(t, st.BuildID); rec.AvatarID != "" {
+		t.Errorf("the record has avatar %s", rec.AvatarID)
+	}
+	if n := e.sim.Stats().Requests[mirakotest.EndpointBuild]; n != 0 {
+		t.Errorf("posted %d times without a token", n)
 	}
 }

@@ -2,7 +2,9 @@ package submit
 
 import (
 	"context"
+	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -31,16 +33,19 @@ func NewFromEnv(ctx context.Context, cfg aws.Config, getenv func(string) string,
 	if err != nil {
 		return nil, err
 	}
-	token, err := secret.Read(ctx, secretsmanager.NewFromConfig(cfg), c.SecretID)
-	if err != nil {
-		return nil, err
-	}
+	sm := secretsmanager.NewFromConfig(cfg)
 	db := dynamodb.NewFromConfig(cfg)
 	h := &Handler{
 		Config:  c,
 		Objects: s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = cfg.BaseEndpoint != nil }),
 		Table:   db,
-		Mirako:  mirako.NewClient(c.MirakoURL, token, mirako.WithUploadTimeout(UploadTimeout), mirako.WithTimeout(ListTimeout)),
+		Mirako: &mirakoOnFirstUse{open: func(ctx context.Context) (*mirako.Client, error) {
+			token, err := secret.Read(ctx, sm, c.SecretID)
+			if err != nil {
+				return nil, err
+			}
+			return mirako.NewClient(c.MirakoURL, token, mirako.WithUploadTimeout(UploadTimeout), mirako.WithTimeout(ListTimeout)), nil
+		}},
 		Log:     log,
 		Metrics: &metrics.Emitter{},
 	}
@@ -48,4 +53,44 @@ func NewFromEnv(ctx context.Context, cfg aws.Config, getenv func(string) string,
 		h.HeadStart = &LearnedHeadStart{Table: db, TableName: c.Table, Schedule: c.Schedule, Log: log}
 	}
 	return h, nil
+}
+
+// mirakoOnFirstUse reads the Mirako token when Submit first calls Mirako,
+// not at cold start: the admit step never calls Mirako, so a token that
+// cannot be read fails a build after admission has recorded it, and the
+// reason is recorded with the build (and the sweep can find it).
+type mirakoOnFirstUse struct {
+	open func(context.Context) (*mirako.Client, error)
+
+	mu     sync.Mutex
+	client *mirako.Client
+}
+
+func (m *mirakoOnFirstUse) get(ctx context.Context) (*mirako.Client, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.client == nil {
+		c, err := m.open(ctx)
+		if err != nil {
+			return nil, pipeline.StartupFailure("submit", err)
+		}
+		m.client = c
+	}
+	return m.client, nil
+}
+
+func (m *mirakoOnFirstUse) Build(ctx context.Context, name string, image io.Reader, size int64) (string, error) {
+	c, err := m.get(ctx)
+	if err != nil {
+		return "", err
+	}
+	return c.Build(ctx, name, image, size)
+}
+
+func (m *mirakoOnFirstUse) List(ctx context.Context) ([]mirako.Avatar, error) {
+	c, err := m.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.List(ctx)
 }
