@@ -54,8 +54,8 @@ $(BUILD_TARGETS): build-%Function:
 	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(shell printf '%s' '$*' | tr '[:upper:]' '[:lower:]')
 
 test:
-	$(GO) test -count=1 -timeout 10m ./...
-	$(GO) test -race -count=1 -timeout 10m $(RACE_PKGS)
+	$(GO) test -count=1 -timeout 15m ./...
+	$(GO) test -race -count=1 -timeout 15m $(RACE_PKGS)
 
 lint:
 	@unformatted=$$(gofmt -l $$(find . -name '*.go' -not -path './.*' -not -path './vendor/*')); \

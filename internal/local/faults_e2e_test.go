@@ -59,7 +59,7 @@ func TestE2EFaultSuite(t *testing.T) {
 	})
 	// Most runs settle in one to four minutes; a build that meets a fault on
 	// every attempt waits out Submit's whole backoff.
-	ctx, cancel := context.WithTimeout(context.Background(), 7*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 9*time.Minute)
 	defer cancel()
 
 	// EventBridge starts the executions of a burst of uploads in parallel;
