@@ -130,9 +130,11 @@ type Record struct {
 	// SubmitStartedAt is set just before the portrait is posted to Mirako, so
 	// that a retried Submit knows a POST may already have been accepted.
 	SubmitStartedAt string `json:"submit_started_at,omitempty" dynamodbav:"submit_started_at,omitempty"`
-	// SubmitClaimedUntil is when the attempt that set SubmitStartedAt can
-	// no longer be posting: its deadline while it runs, the moment it gave
-	// up once a post failed. Until then no other attempt posts.
+	// SubmitClaimedUntil is when the attempt that set SubmitStartedAt can no
+	// longer be posting, with a margin for Mirako to act on a post it had
+	// just received: its deadline plus the margin while it runs; once its
+	// post failed, the moment it gave up (plus the margin if the post's
+	// outcome was unknown). Until then no other attempt posts.
 	SubmitClaimedUntil string `json:"submit_claimed_until,omitempty" dynamodbav:"submit_claimed_until,omitempty"`
 }
 

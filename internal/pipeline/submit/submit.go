@@ -49,6 +49,12 @@ type AvatarBuilder interface {
 	List(ctx context.Context) ([]mirako.Avatar, error)
 }
 
+// readier is an AvatarBuilder that must get ready (read its token) before
+// its first call.
+type readier interface {
+	Ready(ctx context.Context) error
+}
+
 // adoptSkew is how far Mirako's clock may be behind ours when Submit looks
 // for an avatar an earlier attempt created.
 const adoptSkew = 2 * time.Minute
@@ -327,6 +333,11 @@ func (h *Handler) submit(ctx context.Context, st pipeline.State) (pipeline.State
 		if err != nil || !accepted {
 			return st, err
 		}
+		if r, ok := h.Mirako.(readier); ok { // a client that cannot be made should not hold a claim
+			if err := r.Ready(ctx); err != nil {
+				return st, err
+			}
+		}
 		if err := h.claim(ctx, &st, rec.SubmitStartedAt); err != nil {
 			return st, err
 		}
@@ -504,9 +515,11 @@ func (h *Handler) adopt(ctx context.Context, rec records.Record) (string, error)
 
 // outcomeUnknown reports whether a failed post may have created an avatar
 // all the same: the connection dropped, the answer was empty or garbled,
-// the client gave up waiting, or a proxy in front of Mirako timed out
-// (408, 502, 504). Any other answer from Mirako, and a failure to read the
-// portrait from S3 (Mirako then never had the whole body), means it did not.
+// the client gave up waiting, Mirako failed with a 500 (which may come
+// after it acted), or a proxy in front of it timed out (408, 502, 504). Any
+// other answer from Mirako (a 503 says it is not taking work; a 429 or 4xx
+// that it refused), and a failure to read the portrait from S3 (Mirako then
+// never had the whole body), means it did not.
 func outcomeUnknown(err error) bool {
 	var te *mirako.TransportError
 	if errors.As(err, &te) {
@@ -515,7 +528,7 @@ func outcomeUnknown(err error) bool {
 	var api *mirako.APIError
 	if errors.As(err, &api) {
 		switch api.StatusCode {
-		case http.StatusRequestTimeout, http.StatusBadGateway, http.StatusGatewayTimeout:
+		case http.StatusRequestTimeout, http.StatusInternalServerError, http.StatusBadGateway, http.StatusGatewayTimeout:
 			return true
 		}
 	}
@@ -597,6 +610,11 @@ func (h *Handler) claim(ctx context.Context, st *pipeline.State, seen string) er
 		return &pipeline.SubmitInProgressError{BuildID: st.BuildID}
 	}
 	if err != nil {
+		// The write may have been applied all the same: end that claim,
+		// if it exists, so the retry need not wait for it to lapse.
+		mine := *st
+		mine.SubmitStartedAt = records.FormatTime(now)
+		h.release(ctx, &mine, false)
 		return err
 	}
 	st.SubmitStartedAt, st.SubmitClaimedUntil, st.UpdatedAt = records.FormatTime(now), records.FormatTime(until), records.FormatTime(now)
@@ -610,6 +628,9 @@ func (h *Handler) claim(ctx context.Context, st *pipeline.State, seen string) er
 // avatar rather than posting over it. A failed release only makes the
 // retry wait until the claim lapses.
 func (h *Handler) release(ctx context.Context, st *pipeline.State, unknown bool) {
+	// The attempt's own context may be what ran out.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
 	until := h.now()
 	if unknown {
 		until = until.Add(ClaimMargin)
@@ -627,6 +648,9 @@ func (h *Handler) release(ctx context.Context, st *pipeline.State, unknown bool)
 	}
 	st.SubmitClaimedUntil = records.FormatTime(until)
 }
+
+// releaseTimeout bounds the write that ends a claim.
+const releaseTimeout = 10 * time.Second
 
 // claimed reports whether an attempt may still be posting the build, and
 // until when. A record without the claim's end (written before claims

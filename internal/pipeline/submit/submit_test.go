@@ -569,7 +569,7 @@ func TestLiveClaimHoldsOffOtherAttempts(t *testing.T) {
 
 // TestFailedPostEndsClaim: an attempt whose post Mirako refused ends its
 // claim, so the state machine's retry posts at once. One whose post's
-// outcome is unknown (the connection dropped before any answer) keeps it
+// outcome is unknown (the connection dropped before any answer, a 500) keeps it
 // for ClaimMargin, in case Mirako creates the avatar a little later: a
 // retry within that time waits, and one after it posts.
 func TestFailedPostEndsClaim(t *testing.T) {
@@ -582,6 +582,7 @@ func TestFailedPostEndsClaim(t *testing.T) {
 	}{
 		{fault: mirakotest.Fault503, times: 1, wantErr: "MirakoUnavailableError"},
 		{fault: mirakotest.FaultReset, times: 1, wantErr: "MirakoUnavailableError", margin: true},
+		{fault: mirakotest.Fault500, times: 1, wantErr: "MirakoUnavailableError", margin: true}, // may come after Mirako acted
 		{fault: mirakotest.Fault429, times: 3, wantErr: "RateLimitedError"},
 	}
 	for _, tc := range tests {
@@ -674,8 +675,8 @@ func TestUnreadableTokenFailsAfterAdmission(t *testing.T) {
 	if !errors.As(err, &startup) || !strings.Contains(err.Error(), "avatar-pipeline/no-such-token") || !strings.Contains(err.Error(), "create-secret") {
 		t.Fatalf("got %v (%s), want a StartupError naming the secret and how to create it", err, errType(err))
 	}
-	if rec := e.record(t, st.BuildID); rec.AvatarID != "" {
-		t.Errorf("the record has avatar %s", rec.AvatarID)
+	if rec := e.record(t, st.BuildID); rec.AvatarID != "" || rec.SubmitStartedAt != "" {
+		t.Errorf("the record has avatar %q and a claim from %q; want neither: the token is read before claiming", rec.AvatarID, rec.SubmitStartedAt)
 	}
 	if n := e.sim.Stats().Requests[mirakotest.EndpointBuild]; n != 0 {
 		t.Errorf("posted %d times without a token", n)

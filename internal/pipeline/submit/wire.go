@@ -66,10 +66,18 @@ type mirakoOnFirstUse struct {
 	client *mirako.Client
 }
 
+// Ready reads the token if it has not been read yet.
+func (m *mirakoOnFirstUse) Ready(ctx context.Context) error {
+	_, err := m.get(ctx)
+	return err
+}
+
 func (m *mirakoOnFirstUse) get(ctx context.Context) (*mirako.Client, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.client == nil {
+		ctx, cancel := context.WithTimeout(ctx, pipeline.InitTimeout)
+		defer cancel()
 		c, err := m.open(ctx)
 		if err != nil {
 			return nil, pipeline.StartupFailure("submit", err)
