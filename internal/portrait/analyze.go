@@ -223,7 +223,9 @@ func downscale(src rowSource, dw, dh int) (*work, fullResStats) {
 		}
 	}
 	norm := float32(float64(dw) * float64(dh) / (float64(sw) * float64(sh)))
-	wk := &work{w: dw, h: dh, y: make([]float32, dw*dh), r: make([]float32, dw*dh), g: make([]float32, dw*dh), b: make([]float32, dw*dh)}
+	// The sums become R, G and B in place: each pixel's three sums are read before its
+	// colour is written, so only the luma plane is new.
+	wk := &work{w: dw, h: dh, y: make([]float32, dw*dh), r: acc[0], g: acc[1], b: acc[2]}
 	for i := range wk.y {
 		c0, c1, c2 := acc[0][i]*norm, acc[1][i]*norm, acc[2][i]*norm
 		if src.ycc {

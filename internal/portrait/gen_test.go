@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"image"
-	"image/color"
 	"image/jpeg"
 	"image/png"
 	"math"
@@ -243,18 +242,6 @@ func jpegHeaderOnly(sof byte, w, h int, comps int, hv byte) []byte {
 	out = append(out, jpegSegment(0xdb, dqt)...)
 	out = append(out, jpegSegment(sof, p)...)
 	return append(out, 0xff, 0xda, 0, 8, 1, 1, 0, 0, 63, 0, 0x12, 0x34)
-}
-
-// grayToRGBA converts for the mapping helpers.
-func toRGBA(m image.Image) *image.RGBA {
-	b := m.Bounds()
-	out := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
-	for y := range b.Dy() {
-		for x := range b.Dx() {
-			out.Set(x, y, color.RGBAModel.Convert(m.At(b.Min.X+x, b.Min.Y+y)))
-		}
-	}
-	return out
 }
 
 // noisyPhoto is a cheap stand-in for a large camera photo: colour gradients under strong

@@ -50,15 +50,13 @@ type header struct {
 	lr               *io.LimitedReader // reading continues here after the header
 
 	// JPEG.
-	sof         byte // the SOF marker: 0xc0 baseline, 0xc1 extended, 0xc2 progressive
 	ncomp       int
 	comp        [4]jpegComponent
 	quant       [4]*[64]uint16 // quantisation tables by Tq, in zigzag order
 	adobe       bool           // an Adobe APP14 segment precedes the SOF
 	adobeXform  byte           // its colour transform: 0 RGB or CMYK, 1 YCbCr, 2 YCCK
 	jfif        bool           // a JFIF APP0 segment precedes the SOF
-	precision   int
-	progressive bool
+	progressive bool           // SOF2
 
 	// PNG.
 	depth      byte
@@ -384,7 +382,6 @@ func (jr jpegReader) segmentLength() (int, error) {
 // sof reads the frame header and checks it against what Go's image/jpeg supports.
 func (jr jpegReader) sof(marker byte, n int) error {
 	h := jr.h
-	h.sof = marker
 	h.progressive = marker == markerSOF2
 	if n != 6+3*1 && n != 6+3*3 && n != 6+3*4 {
 		if n >= 6 && (n-6)%3 == 0 {
@@ -396,15 +393,15 @@ func (jr jpegReader) sof(marker byte, n int) error {
 	if err := jr.readFull(b); err != nil {
 		return err
 	}
-	h.precision = int(b[0])
+	precision := int(b[0])
 	h.storedH = int(binary.BigEndian.Uint16(b[1:3]))
 	h.storedW = int(binary.BigEndian.Uint16(b[3:5]))
 	h.ncomp = int(b[5])
 	if h.ncomp != (n-6)/3 {
 		return problemf(CodeCorrupt, "the JPEG is damaged: its frame header's component count (%d) does not match its length", h.ncomp)
 	}
-	if h.precision != 8 {
-		return problemf(CodeUnsupported, "the JPEG has %d-bit samples; only 8-bit JPEGs (by far the most common) can be decoded here", h.precision)
+	if precision != 8 {
+		return problemf(CodeUnsupported, "the JPEG has %d-bit samples; only 8-bit JPEGs (by far the most common) can be decoded here", precision)
 	}
 	if h.storedW == 0 || h.storedH == 0 {
 		return problemf(CodeCorrupt, "the JPEG declares an image of %d×%d pixels", h.storedW, h.storedH)

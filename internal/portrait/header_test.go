@@ -194,11 +194,11 @@ func TestDecodeCost(t *testing.T) {
 					t.Fatal(err)
 				}
 			})
-			// The estimate counts the images and coefficient buffers, not the decoders' small
-			// tables and row buffers (about 100 KB).
+			// The cap relies on the estimate never being under; its flat 128 KB for the
+			// decoders' own tables and buffers makes it over by most for small images.
 			t.Logf("estimated %d, allocated %d", est, got)
-			if est < got*85/100 || est > got*2 {
-				t.Errorf("estimated %d bytes, decoder allocated %d", est, got)
+			if est < got || est > got*2 {
+				t.Errorf("estimated %d bytes, decoder allocated %d; want at least that and at most twice", est, got)
 			}
 		})
 	}

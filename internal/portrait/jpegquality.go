@@ -66,22 +66,25 @@ func jpegQuality(h *header) int {
 	}
 	best, bestErr := 0, -1
 	for q := 1; q <= 100; q++ {
-		tl := ijgTable(&stdLuma, q)
-		e := 0
-		for k, v := range luma {
-			d := int(v) - tl[unzig[k]]
-			e += d * d
-		}
+		e := tableDistance(luma, &stdLuma, q)
 		if chroma != nil {
-			tc := ijgTable(&stdChroma, q)
-			for k, v := range chroma {
-				d := int(v) - tc[unzig[k]]
-				e += d * d
-			}
+			e += tableDistance(chroma, &stdChroma, q)
 		}
 		if bestErr < 0 || e < bestErr {
 			best, bestErr = q, e
 		}
 	}
 	return best
+}
+
+// tableDistance is the squared distance between a DQT table (zigzag order) and the IJG table
+// std scaled for quality q.
+func tableDistance(t *[64]uint16, std *[64]int, q int) int {
+	ref := ijgTable(std, q)
+	e := 0
+	for k, v := range t {
+		d := int(v) - ref[unzig[k]]
+		e += d * d
+	}
+	return e
 }

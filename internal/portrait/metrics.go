@@ -7,8 +7,8 @@ import (
 )
 
 // Metrics is the quality report. Unless noted, each number is measured on the upright working
-// copy (shorter side AnalysisSide pixels, luma as BT.601 Y′ in 0–255). The package
-// documentation gives each threshold and where it comes from.
+// copy (shorter side AnalysisSide pixels, luma as BT.601 Y′ in 0–255). README.md in this
+// package gives each threshold and where it comes from.
 type Metrics struct {
 	// AnalysedWidth and AnalysedHeight are the working copy's size.
 	AnalysedWidth  int `json:"analysed_width"`

@@ -112,9 +112,7 @@ func imageCost(h *header) int64 {
 		if h.progressive {
 			cost += 4 * samples
 		}
-		if h.ncomp == 4 {
-			cost += 4 * w * ht
-		} else if h.isRGB() {
+		if h.ncomp == 4 || h.isRGB() {
 			cost += 4 * w * ht
 		}
 		return cost
