@@ -1,12 +1,14 @@
 # avatar-pipeline: build, check, run and deploy.
 #
-#   make test     unit tests (then the race detector on the concurrent packages)
+#   make test     every test, unit and end to end (then the race detector on the concurrent packages)
 #   make lint     gofmt, go vet, cfn-lint
 #   make ci       lint + test + the three Lambda builds, with their sizes
 #   make sizes    build the three arm64 binaries into bin/ and print their sizes
 #   make bench    every figure of BENCHMARKS.md (name value unit)
+#   make fuzz     each fuzz target of the portrait checks for FUZZTIME (15s)
 #   make local    run the whole pipeline on this machine (avatarctl local)
 #   make deploy   sam build && sam deploy --guided
+#   make clean    remove bin/ and .aws-sam/
 #
 # `sam build` calls build-SubmitFunction, build-CheckStatusFunction and
 # build-NotifyFunction (BuildMethod: makefile in template.yaml), with

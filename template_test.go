@@ -13,28 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline/submit"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
+	"github.com/avatar-pipeline/avatar-pipeline/statemachine"
 )
-
-// moduleRoot walks up from the test's working directory to the directory
-// holding go.mod.
-func moduleRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the test's working directory")
-		}
-		dir = parent
-	}
-}
 
 // root returns the parsed template, failing the test if it does not parse.
 func root(t *testing.T) map[string]any {
@@ -251,17 +234,10 @@ func TestFunctions(t *testing.T) {
 var placeholderRE = regexp.MustCompile(`\$\{([A-Za-z0-9_]+)\}`)
 
 func TestSubstitutionsMatchDefinition(t *testing.T) {
-	uri := get(t, root(t), "Resources", StateMachine, "Properties", "DefinitionUri")
-	path, ok := uri.(string)
-	if !ok {
-		t.Fatalf("DefinitionUri: got %v, want a relative path", uri)
-	}
-	asl, err := os.ReadFile(filepath.Join(moduleRoot(t), filepath.FromSlash(path)))
-	if err != nil {
-		t.Fatalf("the state machine definition %s must exist beside template.yaml: %v", path, err)
-	}
+	// TestStateMachine checks that DefinitionUri is the file the statemachine
+	// package embeds.
 	var placeholders []string
-	for _, m := range placeholderRE.FindAllStringSubmatch(string(asl), -1) {
+	for _, m := range placeholderRE.FindAllStringSubmatch(string(statemachine.Definition), -1) {
 		placeholders = append(placeholders, m[1])
 	}
 	slices.Sort(placeholders)
@@ -272,7 +248,7 @@ func TestSubstitutionsMatchDefinition(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got := slices.Sorted(maps.Keys(subs)); !slices.Equal(got, placeholders) {
-		t.Errorf("DefinitionSubstitutions keys: got %v, want the placeholders of %s: %v", got, path, placeholders)
+		t.Errorf("DefinitionSubstitutions keys: got %v, want the placeholders of build.asl.json: %v", got, placeholders)
 	}
 	want := map[string]string{
 		"SubmitFunctionArn":      SubmitFunction,
@@ -648,6 +624,31 @@ func TestParametersAndOutputs(t *testing.T) {
 	}
 }
 
+// TestScheduleBoundsFitTheHistoryLimit: whatever the poll parameters are
+// set to within their bounds, the functions accept the schedule: the most
+// checks it can take (the shortest head start and interval, the longest
+// deadline) stay within pipeline.MaxChecks.
+func TestScheduleBoundsFitTheHistoryLimit(t *testing.T) {
+	params := get(t, root(t), "Parameters")
+	bound := func(name, which string) time.Duration {
+		t.Helper()
+		n, ok := get(t, params, name, which).(int)
+		if !ok || n <= 0 {
+			t.Fatalf("parameter %s %s: got %v, want a positive number of seconds", name, which, get(t, params, name, which))
+		}
+		return time.Duration(n) * time.Second
+	}
+	worst := pipeline.Schedule{
+		HeadStart: bound("HeadStartSeconds", "MinValue"),
+		Interval:  bound("PollIntervalSeconds", "MinValue"),
+		Deadline:  bound("DeadlineSeconds", "MaxValue"),
+	}
+	if err := worst.Validate(); err != nil {
+		t.Errorf("the parameters' bounds allow a schedule the functions refuse: %v", err)
+	}
+	t.Logf("the parameters' bounds allow at most %d checks (MaxChecks %d)", worst.Checks(), pipeline.MaxChecks)
+}
+
 func TestNotificationSubscriptions(t *testing.T) {
 	r := root(t)
 	for id, cond := range map[string]string{"NotificationEmailSubscription": "HasNotificationEmail", "WebhookSubscription": "HasWebhookUrl"} {
@@ -704,7 +705,7 @@ func readJSON(t *testing.T, path string) map[string]any {
 }
 
 func TestSampleEvents(t *testing.T) {
-	dir := filepath.Join(moduleRoot(t), "events")
+	dir := "events"
 	event := readJSON(t, filepath.Join(dir, "s3-object-created.json"))
 
 	bucket := get(t, event, "detail", "bucket", "name").(string)
@@ -727,10 +728,16 @@ func TestSampleEvents(t *testing.T) {
 	if admit["step"] != "admit" || !reflect.DeepEqual(admit["event"], event) {
 		t.Errorf("events/submit-admit.json: want step admit with the event of s3-object-created.json")
 	}
-	submit := readJSON(t, filepath.Join(dir, "submit-submit.json"))
-	if submit["step"] != "submit" {
-		t.Errorf("events/submit-submit.json step: got %v, want submit", submit["step"])
+	submitStep := readJSON(t, filepath.Join(dir, "submit-submit.json"))
+	if submitStep["step"] != "submit" {
+		t.Errorf("events/submit-submit.json step: got %v, want submit", submitStep["step"])
 	}
+	// The build the other samples carry is the build of the sample upload.
+	object := get(t, event, "detail", "object").(map[string]any)
+	key, _ := object["key"].(string)
+	versionID, _ := object["version-id"].(string)
+	etag, _ := object["etag"].(string)
+	buildID := records.BuildID(bucket, key, versionID, etag)
 	for file, status := range map[string]string{
 		"submit-submit.json": "RECEIVED",
 		"checkstatus.json":   "PENDING",
@@ -745,8 +752,11 @@ func TestSampleEvents(t *testing.T) {
 		if build["status"] != status {
 			t.Errorf("events/%s status: got %v, want %s", file, build["status"], status)
 		}
-		if build["key"] != get(t, event, "detail", "object", "key") {
-			t.Errorf("events/%s key: got %v, want the sample event's key", file, build["key"])
+		if build["key"] != key {
+			t.Errorf("events/%s key: got %v, want the sample event's key %q", file, build["key"], key)
+		}
+		if build["build_id"] != buildID {
+			t.Errorf("events/%s build_id: got %v, want %s, the build id of the sample event's object", file, build["build_id"], buildID)
 		}
 	}
 }
@@ -771,10 +781,6 @@ func TestSubmitOutlastsItsClaim(t *testing.T) {
 	if submit.UploadTimeout >= timeout {
 		t.Errorf("the upload's timeout %s is not shorter than the function's %s", submit.UploadTimeout, timeout)
 	}
-	asl, err := os.ReadFile(filepath.Join(moduleRoot(t), "statemachine", "build.asl.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	type retrier struct {
 		ErrorEquals     []string
 		IntervalSeconds float64
@@ -786,7 +792,7 @@ func TestSubmitOutlastsItsClaim(t *testing.T) {
 	var def struct {
 		States map[string]struct{ Retry []retrier }
 	}
-	if err := json.Unmarshal(asl, &def); err != nil {
+	if err := json.Unmarshal(statemachine.Definition, &def); err != nil {
 		t.Fatal(err)
 	}
 	retries := func(name string) (retrier, bool) {
