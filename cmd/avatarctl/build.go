@@ -26,9 +26,7 @@ type buildOptions struct {
 	image string
 	name  string
 	key   string
-	wait  bool
-	json  bool
-	waitOptions
+	startOptions
 }
 
 // upload is what `build --json` prints: the uploaded object and the id of
@@ -95,7 +93,6 @@ func runBuild(cmd *cobra.Command, g *globalOptions, o buildOptions) error {
 		return usageError(cmd, err)
 	}
 	out := cmd.OutOrStdout()
-	s := styleFor(out)
 
 	// The same checks, with the same policy, as Submit runs on the upload.
 	rep := checkFile(o.image, portrait.Policy{})
@@ -103,7 +100,7 @@ func runBuild(cmd *cobra.Command, g *globalOptions, o buildOptions) error {
 		return rep.err
 	}
 	if !o.json {
-		if err := writeReports(out, []fileReport{rep}, s); err != nil {
+		if err := writeReports(out, []fileReport{rep}, styleFor(out)); err != nil {
 			return err
 		}
 	}
@@ -123,18 +120,7 @@ func runBuild(cmd *cobra.Command, g *globalOptions, o buildOptions) error {
 	if err != nil {
 		return err
 	}
-	if o.json && !o.wait {
-		return writeJSON(out, up)
-	}
-	if !o.json {
-		fmt.Fprintf(out, "Uploaded s3://%s/%s%s\n", up.Bucket, up.Key, versionText(up.VersionID))
-		fmt.Fprintf(out, "Build %s\n", up.BuildID)
-		if !o.wait {
-			fmt.Fprintf(out, "Follow it with: avatarctl wait %s\n", s.id(up.BuildID))
-			return nil
-		}
-	}
-	return waitAndReport(cmd, c, up.BuildID, o.waitOptions, o.json)
+	return o.report(cmd, c, up.BuildID, fmt.Sprintf("Uploaded s3://%s/%s%s", up.Bucket, up.Key, versionText(up.VersionID)), up)
 }
 
 func versionText(v string) string {

@@ -32,36 +32,27 @@ func (r fileReport) accepted() bool { return r.err == nil && r.Verdict == string
 // checkFile runs the portrait checks on a file, as Submit runs them on the
 // uploaded object (with policy).
 func checkFile(path string, policy portrait.Policy) fileReport {
-	fr := fileReport{File: path, Verdict: string(portrait.Reject), Reasons: []string{}, Warnings: []string{}}
+	failed := func(err error) fileReport {
+		return fileReport{File: path, Verdict: string(portrait.Reject), Reasons: []string{err.Error()}, Warnings: []string{}, err: err}
+	}
 	f, err := os.Open(path)
 	if err != nil {
-		fr.err = err
-		fr.Reasons = []string{err.Error()}
-		return fr
+		return failed(err)
 	}
 	defer f.Close()
 	info, err := f.Stat()
 	if err != nil {
-		fr.err = err
-		fr.Reasons = []string{err.Error()}
-		return fr
+		return failed(err)
 	}
 	if info.IsDir() {
-		fr.err = fmt.Errorf("%s is a directory", path)
-		fr.Reasons = []string{fr.err.Error()}
-		return fr
+		return failed(fmt.Errorf("%s is a directory", path))
 	}
+	// Check's reasons and warnings are never nil, so they print as [].
 	rep, err := portrait.Check(f, info.Size(), policy)
 	if err != nil {
-		fr.err = fmt.Errorf("read %s: %w", path, err)
-		fr.Reasons = []string{fr.err.Error()}
-		return fr
+		return failed(fmt.Errorf("read %s: %w", path, err))
 	}
-	return reportOf(path, rep)
-}
-
-func reportOf(path string, rep portrait.Report) fileReport {
-	fr := fileReport{
+	return fileReport{
 		File:     path,
 		Verdict:  string(rep.Verdict),
 		Reasons:  rep.Reasons,
@@ -71,13 +62,6 @@ func reportOf(path string, rep portrait.Report) fileReport {
 		Height:   rep.Height,
 		Bytes:    rep.Bytes,
 	}
-	if fr.Reasons == nil {
-		fr.Reasons = []string{}
-	}
-	if fr.Warnings == nil {
-		fr.Warnings = []string{}
-	}
-	return fr
 }
 
 // writeReports writes portrait reports for people: a line per file with its
@@ -118,7 +102,7 @@ type checkOptions struct {
 	strict bool
 }
 
-func newCheckCmd(_ *globalOptions) *cobra.Command {
+func newCheckCmd() *cobra.Command {
 	o := checkOptions{}
 	cmd := &cobra.Command{
 		Use:   "check FILE...",

@@ -22,7 +22,8 @@ func (g *globalOptions) runE(fn func(*cobra.Command, []string) error) func(*cobr
 	}
 }
 
-// usageError is a usage mistake found after the flags parsed.
+// usageError is a usage mistake: a flag that does not parse, or one found
+// wrong after the flags parsed.
 func usageError(cmd *cobra.Command, err error) error {
 	return fmt.Errorf("%w\nRun '%s --help' for usage.", err, cmd.CommandPath())
 }
@@ -35,4 +36,32 @@ func find(ctx context.Context, c *conn, ref string) (records.Record, error) {
 		return rec, fmt.Errorf("%w (looked in %s); list the builds with 'avatarctl list'", err, c.where())
 	}
 	return rec, err
+}
+
+// startOptions are the flags of the commands that start a build (build and
+// retry): --wait, --json, and wait's own flags for --wait.
+type startOptions struct {
+	wait bool
+	json bool
+	waitOptions
+}
+
+// report shows a build just started. With --json and no --wait it prints
+// v; without --json, headline and the build id, then how to follow the
+// build; with --wait it follows the build as wait does, and its outcome
+// decides the exit code.
+func (o startOptions) report(cmd *cobra.Command, c *conn, buildID, headline string, v any) error {
+	out := cmd.OutOrStdout()
+	if o.json && !o.wait {
+		return writeJSON(out, v)
+	}
+	if !o.json {
+		fmt.Fprintln(out, headline)
+		fmt.Fprintf(out, "Build %s\n", buildID)
+		if !o.wait {
+			fmt.Fprintf(out, "Follow it with: avatarctl wait %s\n", styleFor(out).id(buildID))
+			return nil
+		}
+	}
+	return waitAndReport(cmd, c, buildID, o.waitOptions, o.json)
 }

@@ -242,11 +242,36 @@ func TestVersion(t *testing.T) {
 	}
 }
 
+// TestHelpDocumentsExitCodes: the root help's exit code table, and the
+// commands that end with a build's outcome, give each code the meaning its
+// constant has.
 func TestHelpDocumentsExitCodes(t *testing.T) {
-	r := avatarctl(t, "--help")
-	for _, want := range []string{"Exit codes:", "2  REJECTED", "3  ERROR", "4  TIMED_OUT", "5  FAILED", "6  still running"} {
-		if !strings.Contains(r.stdout, want) {
+	codes := []struct {
+		code int
+		word string
+	}{
+		{exitOK, "READY"},
+		{exitRejected, "REJECTED"},
+		{exitBuildError, "ERROR"},
+		{exitTimedOut, "TIMED_OUT"},
+		{exitFailed, "FAILED"},
+		{exitWaitTimeout, "still running"},
+	}
+	root := avatarctl(t, "--help").stdout
+	if !strings.Contains(root, "Exit codes:") {
+		t.Errorf("root help lacks its exit codes:\n%s", root)
+	}
+	for _, c := range codes[1:] { // the table explains 0 in words
+		if want := fmt.Sprintf("\n  %d  %s", c.code, c.word); !strings.Contains(root, want) {
 			t.Errorf("root help lacks %q", want)
+		}
+	}
+	for _, cmd := range []string{"build", "wait"} {
+		help := avatarctl(t, cmd, "--help").stdout
+		for _, c := range codes {
+			if want := fmt.Sprintf("%d %s", c.code, c.word); !strings.Contains(strings.Join(strings.Fields(help), " "), want) {
+				t.Errorf("%s help lacks %q", cmd, want)
+			}
 		}
 	}
 }

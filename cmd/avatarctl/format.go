@@ -24,7 +24,8 @@ type style struct {
 }
 
 // styleFor is the style for output to w: a terminal gets the terminal
-// style, and colour unless NO_COLOR is set (to anything) or TERM is dumb.
+// style, and colour unless NO_COLOR is set to anything but the empty string
+// (as no-color.org defines it) or TERM is dumb.
 func styleFor(w io.Writer) style {
 	f, ok := w.(*os.File)
 	return newStyle(ok && term.IsTerminal(int(f.Fd())), os.Getenv, time.Now())

@@ -62,23 +62,21 @@ merges them.`,
 	f.IntVar(&o.limit, "limit", 20, "at most this many builds (0: all)")
 	f.StringVar(&o.since, "since", "", "only builds created within this duration, as 30m, 12h or 7d")
 	f.BoolVar(&o.json, "json", false, "print a JSON array of records (field names are the record's attribute names)")
-	cmd.RegisterFlagCompletionFunc("status", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
-		s := make([]string, len(records.Statuses))
-		for i, st := range records.Statuses {
-			s[i] = string(st)
-		}
-		return s, cobra.ShellCompDirectiveNoFileComp
-	})
+	cmd.RegisterFlagCompletionFunc("status", cobra.FixedCompletions(statusNames(), cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
-func statusList() string {
+// statusNames are the statuses --status takes, as its completions offer them.
+func statusNames() []string {
 	s := make([]string, len(records.Statuses))
 	for i, st := range records.Statuses {
 		s[i] = string(st)
 	}
-	return strings.Join(s, ", ")
+	return s
 }
+
+// statusList is statusNames for help and error messages.
+func statusList() string { return strings.Join(statusNames(), ", ") }
 
 // toListOptions checks the flags and turns them into a query.
 func (o listOptions) toListOptions(now time.Time) (query.ListOptions, error) {

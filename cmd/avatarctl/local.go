@@ -137,7 +137,7 @@ func printReady(w io.Writer, s *local.Stack, o localOptions) {
 	fmt.Fprintf(w, "  bucket %s, table %s, topic %s, state machine %s\n",
 		s.Resources.Bucket, s.Resources.Table, local.TopicName, local.StateMachineName)
 	avatarctl := "avatarctl --local"
-	if s.Endpoint != "http://"+local.DefaultAddr {
+	if s.Endpoint != localEndpoint {
 		avatarctl += " --endpoint " + s.Endpoint
 	}
 	fmt.Fprintf(w, `Upload a portrait:

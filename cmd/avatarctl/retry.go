@@ -17,10 +17,8 @@ import (
 )
 
 type retryOptions struct {
-	wait  bool
-	json  bool
 	force bool
-	waitOptions
+	startOptions
 }
 
 // retried is what `retry --json` prints without --wait.
@@ -80,20 +78,7 @@ follow the new build as 'avatarctl wait' does.`,
 				RetryOf:      rec.BuildID,
 				ExecutionARN: aws.ToString(started.ExecutionArn),
 			}
-			out := cmd.OutOrStdout()
-			if o.json && !o.wait {
-				return writeJSON(out, r)
-			}
-			if !o.json {
-				s := styleFor(out)
-				fmt.Fprintf(out, "Retrying build %s of s3://%s/%s\n", rec.BuildID, rec.Bucket, rec.Key)
-				fmt.Fprintf(out, "Build %s\n", r.BuildID)
-				if !o.wait {
-					fmt.Fprintf(out, "Follow it with: avatarctl wait %s\n", s.id(r.BuildID))
-					return nil
-				}
-			}
-			return waitAndReport(cmd, c, r.BuildID, o.waitOptions, o.json)
+			return o.report(cmd, c, r.BuildID, fmt.Sprintf("Retrying build %s of s3://%s/%s", rec.BuildID, rec.Bucket, rec.Key), r)
 		}),
 	}
 	f := cmd.Flags()

@@ -23,28 +23,29 @@ with "make local" or "avatarctl local").
   avatarctl view 3f2a9c1b
   avatarctl check *.jpg
 
-Every read command takes --json; its field names are the build record's
-attribute names. NO_COLOR turns colours off, as does output that is not a
-terminal.`
+build, view, list, wait, retry, check and sweep take --json; a build
+record's field names are its attribute names. NO_COLOR turns colours off, as
+does output that is not a terminal.`
 
-// setupRoot adds the pipeline commands (build, view, list, wait, retry,
-// check), the global flags they share, the version and the exit code help
-// to the root command.
-func setupRoot(root *cobra.Command) {
+// newRootCmd returns the avatarctl command with its subcommands, the global
+// flags the pipeline commands share, the version and the exit code help.
+func newRootCmd() *cobra.Command {
 	g := &globalOptions{}
-	if root.Long == "" {
-		root.Long = rootHelp
+	root := &cobra.Command{
+		Use:     "avatarctl",
+		Short:   "Build Mirako avatars from portraits and follow the pipeline",
+		Long:    rootHelp + "\n\n" + exitCodesHelp,
+		Version: versionString(),
+		// execute prints errors, so that an outcome already shown (a
+		// REJECTED build) ends with its exit code and no extra message.
+		SilenceErrors: true,
+		SilenceUsage:  true,
 	}
-	root.Long += "\n\n" + exitCodesHelp
-	root.Version = versionString()
-	// execute prints errors, so that an outcome already shown (a REJECTED
-	// build) ends with its exit code and no extra message.
-	root.SilenceErrors = true
-	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
-		return fmt.Errorf("%w\nRun '%s --help' for usage.", err, cmd.CommandPath())
-	})
+	root.SetFlagErrorFunc(usageError)
 	g.addFlags(root)
-	root.AddCommand(newBuildCmd(g), newViewCmd(g), newListCmd(g), newWaitCmd(g), newRetryCmd(g), newCheckCmd(g), newSweepCmd(g))
+	root.AddCommand(newBuildCmd(g), newViewCmd(g), newListCmd(g), newWaitCmd(g), newRetryCmd(g), newSweepCmd(g),
+		newCheckCmd(), newLocalCmd(), newSimCmd())
+	return root
 }
 
 // execute runs the root command, prints its error, if any, and returns the

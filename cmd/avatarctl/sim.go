@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/avatar-pipeline/avatar-pipeline/internal/local"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako/mirakotest"
 )
 
@@ -57,7 +58,7 @@ Example:
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.addr, "addr", "127.0.0.1:4567", "address to listen on (host:port; port 0 picks a free one)")
+	f.StringVar(&o.addr, "addr", local.DefaultSimAddr, "address to listen on (host:port; port 0 picks a free one)")
 	f.StringVar(&o.token, "token", mirakotest.DefaultToken, "bearer token the simulator accepts")
 	f.Float64Var(&o.buildSeconds, "build-seconds", 20, "seconds a build takes from POST to READY (PENDING for the first tenth)")
 	f.Float64Var(&o.faultRate, "fault-rate", 0, "probability (0 to 1) that a /v1 request gets a random fault")

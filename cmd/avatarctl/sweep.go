@@ -93,6 +93,9 @@ func sweep(ctx context.Context, c *conn, before time.Time, dryRun bool) ([]swept
 		}
 		for _, rec := range recs {
 			updated, err := records.ParseTime(rec.UpdatedAt)
+			if err != nil { // never written or unreadable: judge by the record's age
+				updated, err = records.ParseTime(rec.CreatedAt)
+			}
 			if err != nil || updated.After(before) {
 				continue
 			}

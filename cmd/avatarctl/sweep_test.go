@@ -34,7 +34,8 @@ func TestE2ESweep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	avatarID, err := mirako.NewClient(s.MirakoURL, token).Build(ctx, name, bytes.NewReader(jpegBytes(t)), int64(len(jpegBytes(t))))
+	img := jpegBytes(t)
+	avatarID, err := mirako.NewClient(s.MirakoURL, token).Build(ctx, name, bytes.NewReader(img), int64(len(img)))
 	if err != nil {
 		t.Fatal(err)
 	}

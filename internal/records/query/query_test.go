@@ -4,13 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,64 +16,43 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/avatar-pipeline/avatar-pipeline/internal/local"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
 )
 
 // The tests in this file run against DynamoDB as moto_server serves it: one
 // server for the package, one table per test.
 
 var moto struct {
-	once     sync.Once
-	cmd      *exec.Cmd
-	endpoint string
-	err      error
+	once   sync.Once
+	server *local.Moto
+	err    error
 }
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if moto.cmd != nil {
-		moto.cmd.Process.Kill()
-		moto.cmd.Wait()
+	if moto.server != nil {
+		moto.server.Close()
 	}
 	os.Exit(code)
 }
 
-// motoEndpoint starts moto_server once and returns its URL. The test fails
-// when moto is not installed: these tests are the only check of the
-// queries against a real DynamoDB API.
+// motoEndpoint starts moto_server once, as the local stack does, and returns
+// its URL. The test fails when moto is not installed: these tests are the
+// only check of the queries against a real DynamoDB API.
 func motoEndpoint(t *testing.T) string {
 	t.Helper()
 	moto.once.Do(func() {
-		path, err := exec.LookPath("moto_server")
-		if err != nil {
-			moto.err = fmt.Errorf("moto_server is not on PATH; install it with: pip install 'moto[server]'")
-			return
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			moto.err = err
-			return
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		moto.cmd = exec.Command(path, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-		if err := moto.cmd.Start(); err != nil {
-			moto.err = fmt.Errorf("start moto_server: %w", err)
-			return
-		}
-		moto.endpoint = fmt.Sprintf("http://127.0.0.1:%d", port)
-		for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			resp, err := http.Get(moto.endpoint + "/moto-api/")
-			if err == nil {
-				resp.Body.Close()
-				return
-			}
-		}
-		moto.err = fmt.Errorf("moto_server did not answer on %s within 20s", moto.endpoint)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		// No Step Functions here: nothing needs moto's calls back to AWS.
+		moto.server, moto.err = local.StartMoto(ctx, 0, nil)
 	})
 	if moto.err != nil {
 		t.Fatal(moto.err)
 	}
-	return moto.endpoint
+	return moto.server.URL
 }
 
 func newDB(t *testing.T) *dynamodb.Client {
