@@ -23,6 +23,7 @@ import (
 	"testing"
 
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako/mirakotest"
 )
 
 // uploadSizes are the portrait sizes of the upload figures.
@@ -40,49 +41,10 @@ const avatarName = "Ada Lovelace"
 // interleaved; the median is reported (the machine is shared).
 const throughputRounds = 3
 
-// pattern is the source of patternReader's bytes.
-var pattern = func() (p [4096]byte) {
-	for i := range p {
-		p[i] = byte(i * 7)
-	}
-	return p
-}()
-
-// patternReader yields n bytes without allocating or holding them: a
-// stand-in for an S3 object body streamed from the network.
-type patternReader struct{ n int64 }
-
-func (r *patternReader) Read(p []byte) (int, error) {
-	if r.n <= 0 {
-		return 0, io.EOF
-	}
-	if int64(len(p)) > r.n {
-		p = p[:r.n]
-	}
-	k := 0
-	for k < len(p) {
-		k += copy(p[k:], pattern[:])
-	}
-	r.n -= int64(k)
-	return k, nil
-}
-
-// sink is a Mirako stand-in that reads a build request's body and answers
-// like async_build.
-func sink() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := io.Copy(io.Discard, r.Body); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"data":{"avatar_id":"a1b2c3"}}`)
-	})
-}
-
-// sinkProcess is the sink, serving TLS (Mirako is reached over HTTPS) in a
-// child process, so that neither its allocations nor its memory count as
-// the upload's.
+// sinkProcess is the sink, mirakotest.Sink (it reads a build request's body
+// and answers like async_build), serving TLS (Mirako is reached over HTTPS)
+// in a child process, so that neither its allocations nor its memory count
+// as the upload's.
 type sinkProcess struct {
 	URL    string
 	CAFile string // the server's certificate, PEM
@@ -134,7 +96,7 @@ func (s *sinkProcess) Close() {
 // childSink serves the sink over TLS until standard input closes: it
 // writes its certificate to caFile, then its URL on w.
 func childSink(w io.Writer, caFile string) error {
-	srv := httptest.NewTLSServer(sink())
+	srv := httptest.NewTLSServer(mirakotest.Sink())
 	defer srv.Close()
 	cert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
 	if err := os.WriteFile(caFile, cert, 0o600); err != nil {
@@ -178,9 +140,9 @@ func runUpload(r *report) error {
 		res := testing.Benchmark(func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(s.size)
-			src := &patternReader{}
+			src := &mirakotest.PatternReader{}
 			for b.Loop() {
-				src.n = s.size
+				src.N = s.size
 				if _, err := client.Build(ctx, avatarName, src, s.size); err != nil {
 					bad = err
 					b.Fatal(err)
@@ -238,9 +200,9 @@ func benchBody(size int64) func(*testing.B) {
 	return func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(size)
-		src := &patternReader{}
+		src := &mirakotest.PatternReader{}
 		for b.Loop() {
-			src.n = size
+			src.N = size
 			body, length := mirako.BuildBody(avatarName, src, size)
 			if n, err := io.Copy(io.Discard, body); err != nil || n != length {
 				b.Fatalf("copied %d bytes (%v), want %d", n, err, length)
@@ -253,12 +215,11 @@ func benchBody(size int64) func(*testing.B) {
 func benchBase64(size int64) func(*testing.B) {
 	return func(b *testing.B) {
 		src := make([]byte, size)
-		for i := range src {
-			src[i] = pattern[i%len(pattern)]
+		if _, err := io.ReadFull(&mirakotest.PatternReader{N: size}, src); err != nil {
+			b.Fatal(err)
 		}
 		dst := make([]byte, base64.StdEncoding.EncodedLen(len(src)))
 		b.SetBytes(size)
-		b.ResetTimer()
 		for b.Loop() {
 			base64.StdEncoding.Encode(dst, src)
 		}
@@ -271,9 +232,9 @@ func benchNaive(size int64) func(*testing.B) {
 	return func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(size)
-		src := &patternReader{}
+		src := &mirakotest.PatternReader{}
 		for b.Loop() {
-			src.n = size
+			src.N = size
 			image, err := io.ReadAll(src)
 			if err != nil {
 				b.Fatal(err)
@@ -357,7 +318,7 @@ func childRSS(w io.Writer, size int64, url, caFile string) error {
 		return err
 	}
 	ctx := context.Background()
-	if _, err := client.Build(ctx, avatarName, &patternReader{n: rssWarmUp}, rssWarmUp); err != nil {
+	if _, err := client.Build(ctx, avatarName, &mirakotest.PatternReader{N: rssWarmUp}, rssWarmUp); err != nil {
 		return fmt.Errorf("warm-up upload: %w", err)
 	}
 	runtime.GC()
@@ -369,7 +330,7 @@ func childRSS(w io.Writer, size int64, url, caFile string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := client.Build(ctx, avatarName, &patternReader{n: size}, size); err != nil {
+	if _, err := client.Build(ctx, avatarName, &mirakotest.PatternReader{N: size}, size); err != nil {
 		return fmt.Errorf("upload: %w", err)
 	}
 	after, err := exactRSS()

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"io"
 	"testing"
+
+	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako/mirakotest"
 )
 
 // The benchmarks compare the streaming build body with the plain cost of base64 encoding and with
@@ -19,40 +21,14 @@ var benchSizes = []struct {
 	{"10MiB", 10 << 20},
 }
 
-// pattern is the source of repeatReader's bytes.
-var pattern = func() (p [4096]byte) {
-	for i := range p {
-		p[i] = byte(i * 7)
-	}
-	return p
-}()
-
-// repeatReader yields n bytes of pattern without allocating, standing in for an S3 object body.
-type repeatReader struct{ n int64 }
-
-func (r *repeatReader) Read(p []byte) (int, error) {
-	if r.n <= 0 {
-		return 0, io.EOF
-	}
-	if int64(len(p)) > r.n {
-		p = p[:r.n]
-	}
-	k := 0
-	for k < len(p) {
-		k += copy(p[k:], pattern[:])
-	}
-	r.n -= int64(k)
-	return k, nil
-}
-
 func BenchmarkBuildBody(b *testing.B) {
 	for _, bs := range benchSizes {
 		b.Run(bs.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(bs.size)
-			src := &repeatReader{}
+			src := &mirakotest.PatternReader{}
 			for b.Loop() {
-				src.n = bs.size
+				src.N = bs.size
 				body, length := BuildBody("Ada Lovelace", src, bs.size)
 				n, err := io.Copy(io.Discard, body)
 				if err != nil || n != length {
@@ -82,9 +58,9 @@ func BenchmarkNaiveBody(b *testing.B) {
 		b.Run(bs.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(bs.size)
-			src := &repeatReader{}
+			src := &mirakotest.PatternReader{}
 			for b.Loop() {
-				src.n = bs.size
+				src.N = bs.size
 				image, err := io.ReadAll(src)
 				if err != nil {
 					b.Fatal(err)

@@ -22,7 +22,7 @@ const maxEmptyReads = 100
 // ErrImageSize, if image yields fewer or more than size bytes, and it never yields a byte of base64
 // beyond what size declared. A negative size gives a reader that fails at once.
 //
-// It is exported for benchmarks and for the simulator's contract tests.
+// Build sends it; it is exported for cmd/benchreport, which measures the body alone.
 func BuildBody(name string, image io.Reader, size int64) (io.Reader, int64) {
 	b := newBuildBody(name, image, size)
 	return b, b.length

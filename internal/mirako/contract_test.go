@@ -15,6 +15,7 @@ import (
 
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
+	"github.com/pb33f/libopenapi-validator/config"
 	valerrors "github.com/pb33f/libopenapi-validator/errors"
 )
 
@@ -52,7 +53,8 @@ func specPath(t *testing.T) string {
 	return p
 }
 
-// openAPIValidator parses the specification once per test binary.
+// openAPIValidator parses the specification once per test binary. Format (date-time, uri) and content
+// (contentEncoding: base64) assertions are on, so that the image of a build request is checked too.
 func openAPIValidator(t *testing.T) validator.Validator {
 	t.Helper()
 	path := specPath(t)
@@ -67,7 +69,7 @@ func openAPIValidator(t *testing.T) validator.Validator {
 			specErr = fmt.Errorf("parse %s: %w", path, err)
 			return
 		}
-		v, errs := validator.NewValidator(doc)
+		v, errs := validator.NewValidator(doc, config.WithFormatAssertions(), config.WithContentAssertions())
 		if len(errs) > 0 {
 			specErr = fmt.Errorf("validator for %s: %v", path, errs)
 			return
@@ -170,6 +172,12 @@ func TestValidatorRejects(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer "+testToken)
 	if ok, _ := v.ValidateHttpRequestSync(req); ok {
 		t.Error("a build request with an extra member validated; additionalProperties: false is not enforced")
+	}
+	req = httptest.NewRequest(http.MethodPost, "/v1/avatar/async_build", strings.NewReader(`{"name":"Ada","image":"not base64!"}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	if ok, _ := v.ValidateHttpRequestSync(req); ok {
+		t.Error("a build request whose image is not base64 validated; contentEncoding: base64 is not enforced")
 	}
 	get := httptest.NewRequest(http.MethodGet, "/v1/avatar/"+testAvatarID, nil)
 	resp := &http.Response{

@@ -2,10 +2,10 @@ package mirako
 
 import (
 	"context"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"testing"
+
+	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako/mirakotest"
 )
 
 // BenchmarkClientBuild is the whole build upload: Build streaming the body
@@ -14,14 +14,7 @@ import (
 // is an upper bound of the client's; cmd/benchreport measures the client
 // alone, against a server in another process.
 func BenchmarkClientBuild(b *testing.B) {
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if _, err := io.Copy(io.Discard, r.Body); err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"data":{"avatar_id":"a1b2c3"}}`)
-	}))
+	srv := httptest.NewTLSServer(mirakotest.Sink())
 	b.Cleanup(srv.Close)
 	c := NewClient(srv.URL, "bench-token", WithHTTPClient(srv.Client()))
 	ctx := context.Background()
@@ -29,9 +22,9 @@ func BenchmarkClientBuild(b *testing.B) {
 		b.Run(bs.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(bs.size)
-			src := &repeatReader{}
+			src := &mirakotest.PatternReader{}
 			for b.Loop() {
-				src.n = bs.size
+				src.N = bs.size
 				if _, err := c.Build(ctx, "Ada Lovelace", src, bs.size); err != nil {
 					b.Fatal(err)
 				}

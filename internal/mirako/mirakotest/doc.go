@@ -113,4 +113,10 @@
 // that race each other are served in whatever order they arrive. Status progression follows
 // Config.Now. The Simulator is safe for concurrent use; its counters are read with Stats or at
 // GET /_sim/stats.
+//
+// # Benchmark stand-ins
+//
+// PatternReader and Sink are not part of the simulation: they stand in for an S3 object body and
+// for Mirako in the benchmarks of the build upload, and do as little as they can, so that what a
+// benchmark counts is the client's work.
 package mirakotest

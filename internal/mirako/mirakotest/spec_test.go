@@ -284,8 +284,5 @@ func rawRequest(t *testing.T, method, url, token, contentType, body string) (int
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return resp.StatusCode, resp.Header, raw, err
-	}
-	return resp.StatusCode, resp.Header, raw, nil
+	return resp.StatusCode, resp.Header, raw, err
 }
