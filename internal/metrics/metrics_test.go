@@ -91,6 +91,9 @@ func TestBuildMetrics(t *testing.T) {
 				t.Fatalf("got %d lines, want 1", len(lines))
 			}
 			doc, units := parse(t, lines[0])
+			if ts := doc["_aws"].(map[string]any)["Timestamp"]; ts != 1700000000123.0 {
+				t.Errorf("got Timestamp %v, want 1700000000123 (the Emitter's clock)", ts)
+			}
 			if doc[DimStatus] != string(tc.rec.Status) || doc["build_id"] != tc.rec.BuildID {
 				t.Errorf("got Status %v build_id %v, want %s %s", doc[DimStatus], doc["build_id"], tc.rec.Status, tc.rec.BuildID)
 			}

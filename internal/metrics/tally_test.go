@@ -1,7 +1,6 @@
 package metrics
 
 import (
-	"io"
 	"testing"
 
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
@@ -12,7 +11,7 @@ func TestTallySummarisesEmittedLines(t *testing.T) {
 	if got := tally.Summary(); got != "no builds finished" {
 		t.Errorf("empty: got %q", got)
 	}
-	e := &Emitter{W: io.MultiWriter(&tally)}
+	e := &Emitter{W: &tally}
 	e.Build(records.Record{Status: records.StatusReady, AvatarID: "a", Checks: 4, BuildSeconds: 20})
 	e.Build(records.Record{Status: records.StatusReady, AvatarID: "b", Checks: 6, BuildSeconds: 30})
 	e.Build(records.Record{Status: records.StatusRejected})

@@ -3,8 +3,14 @@ package pipeline
 import (
 	"context"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/avatar-pipeline/avatar-pipeline/internal/awsconfig"
 )
 
 // InitTimeout bounds the build at cold start, well inside the 10 s Lambda
@@ -45,6 +51,31 @@ func ColdStart[In, Out any](ctx context.Context, function string, log *slog.Logg
 		mu.Unlock()
 		return h(ctx, in)
 	}
+}
+
+// HandlerFromEnv is what a function's main passes to lambda.Start: the
+// handler ColdStart builds with newFromEnv from the Lambda environment (the
+// AWS configuration from awsconfig.FromEnv, the function's own variables
+// through os.Getenv), logging with lambdacontext.NewLogger. handle serves
+// an invocation with what newFromEnv built, usually its Handle method.
+//
+// Each main passes its own step package's NewFromEnv, so each function
+// still links only the AWS clients its step uses.
+func HandlerFromEnv[H, In, Out any](function string,
+	newFromEnv func(context.Context, aws.Config, func(string) string, *slog.Logger) (H, error),
+	handle func(H, context.Context, In) (Out, error)) func(context.Context, In) (Out, error) {
+	log := lambdacontext.NewLogger()
+	return ColdStart(context.Background(), function, log, func(ctx context.Context) (func(context.Context, In) (Out, error), error) {
+		cfg, err := awsconfig.FromEnv(os.Getenv)
+		if err != nil {
+			return nil, err
+		}
+		h, err := newFromEnv(ctx, cfg, os.Getenv, log)
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, in In) (Out, error) { return handle(h, ctx, in) }, nil
+	})
 }
 
 // StartupFailure is the boundary error for a function that could not get

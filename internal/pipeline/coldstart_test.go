@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/smithy-go"
 )
 
@@ -69,5 +70,38 @@ func TestColdStart(t *testing.T) {
 				t.Errorf("built %d times, want %d (until one succeeded)", builds, want)
 			}
 		})
+	}
+}
+
+func TestHandlerFromEnv(t *testing.T) {
+	type handler struct {
+		region, topic string
+	}
+	newFromEnv := func(_ context.Context, cfg aws.Config, getenv func(string) string, _ *slog.Logger) (*handler, error) {
+		return &handler{region: cfg.Region, topic: getenv(EnvTopicARN)}, nil
+	}
+	handle := func(h *handler, _ context.Context, in string) (string, error) {
+		return in + " in " + h.region + " to " + h.topic, nil
+	}
+	for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv(EnvTopicARN, "arn:topic")
+
+	// Without the AWS environment the function starts, and says what is missing.
+	h := HandlerFromEnv("notify", newFromEnv, handle)
+	_, err := h(context.Background(), "news")
+	var startup *StartupError
+	if !errors.As(err, &startup) || !strings.Contains(err.Error(), "AWS_REGION") {
+		t.Fatalf("got %v, want a StartupError naming AWS_REGION", err)
+	}
+
+	// Once the environment is right, the next invocation builds and serves.
+	t.Setenv("AWS_REGION", "eu-west-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKID")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
+	got, err := h(context.Background(), "news")
+	if want := "news in eu-west-1 to arn:topic"; err != nil || got != want {
+		t.Errorf("got %q, %v, want %q", got, err, want)
 	}
 }

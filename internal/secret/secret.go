@@ -1,5 +1,6 @@
 // Package secret reads the Mirako API token from AWS Secrets Manager, once
-// per cold start. It is apart from awsconfig so that the functions that need
+// per function instance: CheckStatus at cold start, Submit when it first
+// calls Mirako. It is apart from awsconfig so that the functions that need
 // no secret (Notify) do not link a Secrets Manager client.
 package secret
 
@@ -19,8 +20,9 @@ type Reader interface {
 	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
 }
 
-// Read reads a secret's string, such as the Mirako API token, once
-// at cold start. Errors name the secret, never its value.
+// Read reads a secret's string, such as the Mirako API token; its caller
+// keeps the value for the life of the function instance. Errors name the
+// secret and how to fix it, never its value.
 func Read(ctx context.Context, sm Reader, secretID string) (string, error) {
 	out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(secretID)})
 	if err != nil {

@@ -101,11 +101,10 @@ func (h *Handler) Handle(ctx context.Context, in pipeline.StepInput) (pipeline.S
 	case mirako.StatusError:
 		st.Finish(now, records.StatusError, "Mirako reported the build as ERROR (Mirako gives no reason; check the portrait against its guidance and retry)")
 	case mirako.StatusPending, mirako.StatusBuilding:
+		st.Status = records.Status(avatar.Status)
 		if last {
-			st.Status = records.Status(avatar.Status)
 			return timeOut()
 		}
-		st.Status = records.Status(avatar.Status)
 		st.Outcome = pipeline.OutcomeWaiting
 		if st.Status != previous {
 			st.Outcome = pipeline.OutcomeProgress

@@ -64,6 +64,9 @@ func goldenInput(t *testing.T, name string) []byte {
 // errorType is the name aws-lambda-go reports for a handler error, which
 // the state machine's Retry and Catch rules match.
 func errorType(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
 	t := reflect.TypeOf(err)
 	if t.Kind() == reflect.Pointer {
 		return t.Elem().Name()

@@ -310,7 +310,9 @@ type polled struct {
 // after first, then every interval, the last check on the deadline, as
 // Submit and CheckStatus schedule them (whole seconds).
 func poll(finish, first time.Duration, s pipeline.Schedule) polled {
-	at := time.Duration(secondsCeil(first)) * time.Second
+	var submitted time.Time // times are offsets from the submission
+	deadline := submitted.Add(s.Deadline)
+	at := time.Duration(pipeline.Seconds(first)) * time.Second
 	for checks := 1; ; checks++ {
 		// CheckStatus looks at the deadline before it asks Mirako.
 		if at >= s.Deadline {
@@ -319,9 +321,6 @@ func poll(finish, first time.Duration, s pipeline.Schedule) polled {
 		if at >= finish {
 			return polled{checks: checks, noticed: at, latency: at - finish}
 		}
-		wait := min(s.Interval, s.Deadline-at)
-		at += time.Duration(max(secondsCeil(wait), 1)) * time.Second
+		at += time.Duration(pipeline.Seconds(s.Next(submitted.Add(at), deadline))) * time.Second
 	}
 }
-
-func secondsCeil(d time.Duration) int64 { return int64((d + time.Second - 1) / time.Second) }

@@ -294,9 +294,11 @@ func buildKey(id string) map[string]types.AttributeValue {
 }
 
 // submit checks the portrait and posts it to Mirako, at most once per
-// build: a retry that finds an avatar already recorded returns it, and one
-// that finds an earlier attempt began posting adopts the avatar that attempt
-// created instead of posting again.
+// build. A retry that finds an avatar already recorded returns it. One that
+// finds an earlier attempt began posting adopts the avatar that attempt
+// created; finding none, it fails with SubmitInProgressError while that
+// attempt's claim lasts, and posts once the claim has lapsed. A post whose
+// outcome is unknown looks at once for the avatar it may have created.
 func (h *Handler) submit(ctx context.Context, st pipeline.State) (pipeline.State, error) {
 	log := h.Log.With("build_id", st.BuildID, "execution", st.ExecutionARN)
 	rec, err := h.load(ctx, st.BuildID)
@@ -398,24 +400,34 @@ func (h *Handler) checkPortrait(ctx context.Context, st *pipeline.State) (bool, 
 	return false, nil
 }
 
-func (h *Handler) objectInput(rec records.Record) *s3.GetObjectInput {
+// open starts reading the build's object, at its version when it has one.
+func (h *Handler) open(ctx context.Context, rec records.Record) (*s3.GetObjectOutput, error) {
 	in := &s3.GetObjectInput{Bucket: aws.String(rec.Bucket), Key: aws.String(rec.Key)}
 	if rec.VersionID != "" {
 		in.VersionId = aws.String(rec.VersionID)
 	}
-	return in
+	obj, err := h.Objects.GetObject(ctx, in)
+	if err != nil {
+		return nil, readFailed(rec, err)
+	}
+	return obj, nil
+}
+
+// readFailed is the error of a failed read of the build's object.
+func readFailed(rec records.Record, err error) error {
+	return pipeline.AWSError(fmt.Sprintf("read s3://%s/%s", rec.Bucket, rec.Key), err)
 }
 
 // check reads the object once and runs the portrait checks on it.
 func (h *Handler) check(ctx context.Context, rec records.Record) (portrait.Report, error) {
-	obj, err := h.Objects.GetObject(ctx, h.objectInput(rec))
+	obj, err := h.open(ctx, rec)
 	if err != nil {
-		return portrait.Report{}, pipeline.AWSError(fmt.Sprintf("read s3://%s/%s", rec.Bucket, rec.Key), err)
+		return portrait.Report{}, err
 	}
 	defer obj.Body.Close()
 	report, err := portrait.Check(obj.Body, aws.ToInt64(obj.ContentLength), portrait.Policy{})
 	if err != nil {
-		return report, pipeline.AWSError(fmt.Sprintf("read s3://%s/%s", rec.Bucket, rec.Key), err)
+		return report, readFailed(rec, err)
 	}
 	return report, nil
 }
@@ -433,9 +445,9 @@ const (
 // post reads the object a second time and streams it to Mirako.
 func (h *Handler) post(ctx context.Context, rec records.Record) (string, error) {
 	for attempt := 0; ; attempt++ {
-		obj, err := h.Objects.GetObject(ctx, h.objectInput(rec))
+		obj, err := h.open(ctx, rec)
 		if err != nil {
-			return "", pipeline.AWSError(fmt.Sprintf("read s3://%s/%s", rec.Bucket, rec.Key), err)
+			return "", err
 		}
 		body := &readRecorder{r: obj.Body}
 		id, err := h.Mirako.Build(ctx, rec.Name, body, aws.ToInt64(obj.ContentLength))
@@ -444,7 +456,7 @@ func (h *Handler) post(ctx context.Context, rec records.Record) (string, error) 
 			return id, nil
 		}
 		if body.err != nil { // S3 failed mid-stream, not Mirako
-			return "", pipeline.AWSError(fmt.Sprintf("read s3://%s/%s", rec.Bucket, rec.Key), body.err)
+			return "", readFailed(rec, body.err)
 		}
 		err = pipeline.MirakoError(h.Metrics, "build avatar "+rec.BuildID, err)
 		var rl *pipeline.RateLimitedError
@@ -483,8 +495,7 @@ func hasTime(ctx context.Context, d time.Duration) bool {
 
 // adopt looks for the avatar an earlier attempt of this build may have
 // created: one with the build's name, created after that attempt began, and
-// not already the avatar of another build. It returns "" if there is none,
-// and then the caller posts.
+// not already the avatar of another build. It returns "" if there is none.
 func (h *Handler) adopt(ctx context.Context, rec records.Record) (string, error) {
 	since, err := records.ParseTime(rec.SubmitStartedAt)
 	if err != nil {
@@ -581,8 +592,8 @@ const ClaimMargin = 30 * time.Second
 
 // claim claims the POST. It records, before posting, that one may now be
 // accepted (submit_started_at) and until when this attempt may still be
-// posting (submit_claimed_until: its deadline). The write is a
-// compare-and-set on the marker this attempt read, so of two attempts
+// posting (submit_claimed_until: its deadline plus ClaimMargin). The write
+// is a compare-and-set on the marker this attempt read, so of two attempts
 // running at once (the state machine retries a Lambda service error while
 // the first invocation may still run) only one posts; the other gets a
 // SubmitInProgressError, and its retries adopt what the winner created or,

@@ -227,6 +227,9 @@ func (e *env) record(t *testing.T, id string) records.Record {
 }
 
 func errType(err error) string {
+	if err == nil {
+		return "<nil>"
+	}
 	ty := reflect.TypeOf(err)
 	if ty.Kind() == reflect.Pointer {
 		return ty.Elem().Name()
