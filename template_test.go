@@ -230,18 +230,10 @@ func TestFunctions(t *testing.T) {
 	}
 }
 
-// placeholderRE matches a DefinitionSubstitutions placeholder in ASL.
-var placeholderRE = regexp.MustCompile(`\$\{([A-Za-z0-9_]+)\}`)
-
 func TestSubstitutionsMatchDefinition(t *testing.T) {
 	// TestStateMachine checks that DefinitionUri is the file the statemachine
 	// package embeds.
-	var placeholders []string
-	for _, m := range placeholderRE.FindAllStringSubmatch(string(statemachine.Definition), -1) {
-		placeholders = append(placeholders, m[1])
-	}
-	slices.Sort(placeholders)
-	placeholders = slices.Compact(placeholders)
+	placeholders := statemachine.Placeholders()
 
 	subs, err := Substitutions()
 	if err != nil {

@@ -17,7 +17,8 @@ import (
 //go:embed build.asl.json
 var Definition []byte
 
-var placeholder = regexp.MustCompile(`\$\{([A-Za-z0-9]+)\}`)
+// placeholder matches a DefinitionSubstitutions placeholder, ${Name}.
+var placeholder = regexp.MustCompile(`\$\{([A-Za-z0-9_]+)\}`)
 
 // Placeholders returns the substitution keys the definition uses, sorted.
 func Placeholders() []string {
