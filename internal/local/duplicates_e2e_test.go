@@ -41,7 +41,7 @@ func TestE2EDuplicateExecutions(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
 		key, name := "dup/concurrent.jpg", "Concurrent Connie"
-		body := portraitJPEG(t, 512, 512)
+		body := PortraitJPEG(512, 512)
 		put, err := s3.NewFromConfig(s.AWSConfig(), func(o *s3.Options) { o.UsePathStyle = true }).PutObject(ctx, &s3.PutObjectInput{
 			Bucket: aws.String(s.Resources.Bucket), Key: aws.String(key), Body: bytes.NewReader(body),
 			Metadata: map[string]string{"avatar-name": name},
@@ -125,7 +125,7 @@ func TestE2EDuplicateExecutions(t *testing.T) {
 			}
 		}
 
-		v1 := uploadAll(ctx, t, s, []object{{key: key, name: "Vera one", body: portraitJPEG(t, 512, 512)}})[0]
+		v1 := upload(ctx, t, s, key, PortraitJPEG(512, 512), "Vera one")
 		rec1 := waitTerminal(ctx, t, s, v1)
 		in, err := sf.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(rec1.ExecutionARN)})
 		if err != nil {
@@ -133,7 +133,7 @@ func TestE2EDuplicateExecutions(t *testing.T) {
 		}
 		event1 := aws.ToString(in.Input) // version 1's event, as EventBridge delivered it
 
-		v2 := uploadAll(ctx, t, s, []object{{key: key, name: "Vera two", body: portraitJPEG(t, 640, 640)}})[0]
+		v2 := upload(ctx, t, s, key, PortraitJPEG(640, 640), "Vera two")
 		if v2 == v1 {
 			t.Fatal("the second upload has the first one's build id")
 		}
@@ -152,7 +152,8 @@ func TestE2EDuplicateExecutions(t *testing.T) {
 		}
 		waitQueueEmpty(ctx, t, s)
 		execs := waitBuildExecutions(ctx, t, s, key, 4)
-		final := recordsByID(scanRecords(ctx, t, s))
+		scanned := scanRecords(ctx, t, s)
+		final := recordsByID(scanned)
 
 		if rec1.Status != records.StatusReady || rec2.Status != records.StatusReady {
 			t.Fatalf("got statuses %s and %s, want READY for both versions", rec1.Status, rec2.Status)
@@ -166,7 +167,7 @@ func TestE2EDuplicateExecutions(t *testing.T) {
 		if final[v1].VersionID == final[v2].VersionID || final[v1].AvatarID == final[v2].AvatarID || final[v1].Name != "Vera one" {
 			t.Errorf("the versions' records are not their own: %+v and %+v", final[v1], final[v2])
 		}
-		if n := recordsOfKey(values(final), key); n != 2 {
+		if n := recordsOfKey(scanned, key); n != 2 {
 			t.Errorf("got %d records of %s, want 2 (one per version)", n, key)
 		}
 		if st := s.Sim.Stats(); st.BuildsByName["Vera one"] != 1 || st.BuildsByName["Vera two"] != 1 {
@@ -266,46 +267,4 @@ func enteredStates(events []sfntypes.HistoryEvent) map[string]int {
 		}
 	}
 	return out
-}
-
-// newsOf returns the deliveries about the given builds.
-func newsOf(t *testing.T, s *Stack, ids ...string) map[newsKey][]string {
-	t.Helper()
-	got := deliveries(t, s.Notifications())
-	for k := range got {
-		keep := false
-		for _, id := range ids {
-			keep = keep || k.build == id
-		}
-		if !keep {
-			delete(got, k)
-		}
-	}
-	return got
-}
-
-func recordsByID(recs []records.Record) map[string]records.Record {
-	out := map[string]records.Record{}
-	for _, r := range recs {
-		out[r.BuildID] = r
-	}
-	return out
-}
-
-func values(m map[string]records.Record) []records.Record {
-	out := make([]records.Record, 0, len(m))
-	for _, r := range m {
-		out = append(out, r)
-	}
-	return out
-}
-
-func recordsOfKey(recs []records.Record, key string) int {
-	n := 0
-	for _, r := range recs {
-		if r.Key == key {
-			n++
-		}
-	}
-	return n
 }

@@ -32,7 +32,7 @@ func TestE2EPortraitBecomesReady(t *testing.T) {
 	defer cancel()
 
 	began := time.Now()
-	id := upload(ctx, t, s, "portraits/ada.jpg", portraitJPEG(t, 640, 640), "Ada Lovelace")
+	id := upload(ctx, t, s, "portraits/ada.jpg", PortraitJPEG(640, 640), "Ada Lovelace")
 	rec := waitTerminal(ctx, t, s, id)
 	t.Logf("READY after %s", time.Since(began).Round(time.Millisecond))
 
@@ -107,8 +107,8 @@ func TestE2EInvalidUploadsRejected(t *testing.T) {
 		want string // in the reason
 	}{
 		{"wrong format", "bad/format.jpg", gifBody.Bytes(), "JPEG"},
-		{"too small", "bad/small.jpg", portraitJPEG(t, 256, 256), "512"},
-		{"wrong aspect", "bad/aspect.png", portraitPNG(t, 800, 600), "16:9"},
+		{"too small", "bad/small.jpg", PortraitJPEG(256, 256), "512"},
+		{"wrong aspect", "bad/aspect.png", PortraitPNG(800, 600), "16:9"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -165,7 +165,7 @@ func TestE2EMirakoOutcomes(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			id := upload(ctx, t, s, fmt.Sprintf("outcomes/%d.jpg", i), portraitJPEG(t, 640, 640), tc.name)
+			id := upload(ctx, t, s, fmt.Sprintf("outcomes/%d.jpg", i), PortraitJPEG(640, 640), tc.name)
 			rec := waitTerminal(ctx, t, s, id)
 			if rec.Status != tc.status {
 				t.Fatalf("got status %s (reason %q, error %q), want %s", rec.Status, rec.Reason, rec.Error, tc.status)
@@ -208,7 +208,7 @@ func TestE2EDuplicateDelivery(t *testing.T) {
 	cfg := s.AWSConfig()
 	sf := sfn.NewFromConfig(cfg)
 
-	id := upload(ctx, t, s, "dup/portrait.jpg", portraitJPEG(t, 640, 640), "Dee")
+	id := upload(ctx, t, s, "dup/portrait.jpg", PortraitJPEG(640, 640), "Dee")
 	first := waitExecutions(ctx, t, sf, s.Resources.StateMachineARN, 1, false)[0]
 	in, err := sf.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: first.ExecutionArn})
 	if err != nil {
@@ -275,9 +275,9 @@ func TestE2EObjectKeys(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			body := portraitJPEG(t, 640, 640)
+			body := PortraitJPEG(640, 640)
 			if strings.HasSuffix(tc.key, ".png") {
-				body = portraitPNG(t, 640, 640)
+				body = PortraitPNG(640, 640)
 			}
 			id := upload(ctx, t, s, tc.key, body, "")
 			rec := waitTerminal(ctx, t, s, id)

@@ -99,7 +99,7 @@ func history(ctx context.Context, t *testing.T, s *Stack, arn string) []sfntypes
 	return out
 }
 
-// upload is one object to put into the bucket.
+// object is one object to put into the bucket.
 type object struct {
 	key, name string
 	body      []byte
@@ -148,16 +148,47 @@ type newsKey struct {
 func deliveries(t *testing.T, ns []Notification) map[newsKey][]string {
 	t.Helper()
 	out := map[newsKey][]string{}
-	for _, n := range ns {
-		var ev pipeline.Event
-		if err := n.Event(&ev); err != nil {
-			t.Errorf("notification is not a JSON event: %v: %s", err, n.Message)
-			continue
-		}
+	for _, ev := range decodeEvents(t, ns) {
 		k := newsKey{ev.Build.BuildID, ev.Build.Status}
 		out[k] = append(out[k], ev.ID)
 	}
 	return out
+}
+
+// newsOf returns the deliveries about the given builds.
+func newsOf(t *testing.T, s *Stack, ids ...string) map[newsKey][]string {
+	t.Helper()
+	got := deliveries(t, s.Notifications())
+	for k := range got {
+		keep := false
+		for _, id := range ids {
+			keep = keep || k.build == id
+		}
+		if !keep {
+			delete(got, k)
+		}
+	}
+	return got
+}
+
+// recordsByID indexes records by build id.
+func recordsByID(recs []records.Record) map[string]records.Record {
+	out := map[string]records.Record{}
+	for _, r := range recs {
+		out[r.BuildID] = r
+	}
+	return out
+}
+
+// recordsOfKey counts the records of one object key.
+func recordsOfKey(recs []records.Record, key string) int {
+	n := 0
+	for _, r := range recs {
+		if r.Key == key {
+			n++
+		}
+	}
+	return n
 }
 
 // checkExactlyOnce checks that every piece of news was delivered exactly

@@ -71,7 +71,7 @@ func TestE2EFaultSuite(t *testing.T) {
 		extraPump(t, s)
 	}
 
-	body := portraitJPEG(t, 512, 512)
+	body := PortraitJPEG(512, 512)
 	objs := make([]object, n)
 	for i := range objs {
 		// Distinct names: adoption finds an earlier attempt's avatar by name.
@@ -84,10 +84,7 @@ func TestE2EFaultSuite(t *testing.T) {
 
 	recs := scanRecords(ctx, t, s)
 	stats := s.Sim.Stats()
-	byID := map[string]records.Record{}
-	for _, r := range recs {
-		byID[r.BuildID] = r
-	}
+	byID := recordsByID(recs)
 
 	// One terminal record per upload, and nothing else.
 	if len(recs) != n {

@@ -39,6 +39,14 @@ type Function struct {
 // defaultTimeout is Lambda's default function timeout.
 const defaultTimeout = 3 * time.Second
 
+// timeout is the function's Timeout, or Lambda's default.
+func (fn Function) timeout() time.Duration {
+	if fn.Timeout <= 0 {
+		return defaultTimeout
+	}
+	return fn.Timeout
+}
+
 // maxPayload is Lambda's limit on a synchronous invocation's payload.
 const maxPayload = 6 << 20
 
@@ -269,10 +277,7 @@ func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request, fn Function) {
 // at the deadline fails with Sandbox.Timedout (its goroutine is left to
 // finish: a process cannot stop one).
 func Run(fn Function, arn, requestID string, payload []byte) ([]byte, *messages.InvokeResponse_Error) {
-	timeout := fn.Timeout
-	if timeout <= 0 {
-		timeout = defaultTimeout
-	}
+	timeout := fn.timeout()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: requestID, InvokedFunctionArn: arn})
@@ -462,11 +467,7 @@ func (g *Gateway) run(fn Function, arn, requestID string, payload []byte) ([]byt
 		fn.Handler = panicking{}
 	case InvokeTimeout:
 		Run(fn, arn, requestID, payload) // the work is done; its answer is lost
-		timeout := fn.Timeout
-		if timeout <= 0 {
-			timeout = defaultTimeout
-		}
-		return nil, timedOut(requestID, timeout)
+		return nil, timedOut(requestID, fn.timeout())
 	}
 	return Run(fn, arn, requestID, payload)
 }

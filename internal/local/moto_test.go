@@ -131,7 +131,11 @@ func TestMotoThroughGateway(t *testing.T) {
 
 	t.Logf("uploaded at %s", time.Since(began).Round(time.Millisecond))
 	sf := sfn.NewFromConfig(cfg)
-	exec := waitExecution(ctx, t, sf, res.StateMachineARN)
+	finished := waitExecutions(ctx, t, sf, res.StateMachineARN, 1, true)[0]
+	exec, err := sf.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: finished.ExecutionArn})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("execution started %s, finished %s (at %s)", exec.StartDate.Format(time.StampMilli), exec.StopDate.Format(time.StampMilli), time.Since(began).Round(time.Millisecond))
 	if exec.Status != sfntypes.ExecutionStatusSucceeded {
 		t.Fatalf("got execution %s %s: %s %s, want SUCCEEDED", aws.ToString(exec.Name), exec.Status, aws.ToString(exec.Error), aws.ToString(exec.Cause))
@@ -184,31 +188,5 @@ func TestMotoThroughGateway(t *testing.T) {
 	b.close()
 	if !groupGone(b.moto.cmd) {
 		t.Error("moto_server's process group is still there after Close")
-	}
-}
-
-// waitExecution waits for the state machine's only execution to finish.
-func waitExecution(ctx context.Context, t *testing.T, sf *sfn.Client, arn string) *sfn.DescribeExecutionOutput {
-	t.Helper()
-	for {
-		list, err := sf.ListExecutions(ctx, &sfn.ListExecutionsInput{StateMachineArn: aws.String(arn)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(list.Executions) > 1 {
-			t.Fatalf("got %d executions, want 1", len(list.Executions))
-		}
-		if len(list.Executions) == 1 && list.Executions[0].Status != sfntypes.ExecutionStatusRunning {
-			d, err := sf.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: list.Executions[0].ExecutionArn})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return d
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("no finished execution: %v", ctx.Err())
-		case <-time.After(200 * time.Millisecond):
-		}
 	}
 }

@@ -132,7 +132,7 @@ func TestE2EPipelineFaults(t *testing.T) {
 			taskFailures: map[string]int{"PublishFailedError": 5},
 		},
 	}
-	body := portraitJPEG(t, 512, 512)
+	body := PortraitJPEG(512, 512)
 
 	// Admission itself fails (the panic hits the admit step, whose payload
 	// is the S3 event, before any record exists): nothing is left RECEIVED
@@ -144,7 +144,7 @@ func TestE2EPipelineFaults(t *testing.T) {
 		defer cancel()
 		key := "pipefaults/admit.jpg"
 		gw.InjectInvokeFault(InvokeFault{Function: SubmitFunctionName, PayloadContains: []string{key}, Kind: InvokePanic, Times: 1})
-		uploadAll(ctx, t, s, []object{{key: key, name: "Pipeline fault admit", body: body}})
+		upload(ctx, t, s, key, body, "Pipeline fault admit")
 		execs := waitBuildExecutions(ctx, t, s, key, 1)
 		if got := execs[0].Status; got != sfntypes.ExecutionStatusFailed {
 			t.Errorf("got execution %s, want FAILED", got)
@@ -153,9 +153,8 @@ func TestE2EPipelineFaults(t *testing.T) {
 			t.Errorf("got %d records of %s, want none", n, key)
 		}
 		var failed []pipeline.Event
-		for _, n := range s.Notifications() {
-			var ev pipeline.Event
-			if n.Event(&ev) == nil && ev.Build.Key == key {
+		for _, ev := range decodeEvents(t, s.Notifications()) {
+			if ev.Build.Key == key {
 				failed = append(failed, ev)
 			}
 		}
@@ -177,7 +176,7 @@ func TestE2EPipelineFaults(t *testing.T) {
 			if tc.before != nil {
 				tc.before(name)
 			}
-			id := uploadAll(ctx, t, s, []object{{key: fmt.Sprintf("pipefaults/%d.jpg", i), name: name, body: body}})[0]
+			id := upload(ctx, t, s, fmt.Sprintf("pipefaults/%d.jpg", i), body, name)
 			if tc.after != nil {
 				tc.after(id)
 			}
@@ -226,17 +225,11 @@ func TestE2EPipelineFaults(t *testing.T) {
 				t.Errorf("got %d avatars created for the build, want %d", got, posted)
 			}
 			// Every execution of the build has ended: its news is complete.
-			got := deliveries(t, s.Notifications())
 			want := map[newsKey]bool{}
 			for _, st := range tc.news {
 				want[newsKey{id, st}] = true
 			}
-			for k := range got {
-				if k.build != id {
-					delete(got, k)
-				}
-			}
-			checkExactlyOnce(t, got, want)
+			checkExactlyOnce(t, newsOf(t, s, id), want)
 		})
 	}
 }

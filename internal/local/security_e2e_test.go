@@ -54,10 +54,10 @@ func TestE2ETokenNeverLeaks(t *testing.T) {
 		}
 	}
 
-	good := portraitJPEG(t, 512, 512)
+	good := PortraitJPEG(512, 512)
 	objs := []object{
 		{key: "sec/ready.jpg", name: "Secure Sam", body: good},
-		{key: "sec/rejected.jpg", name: "Tiny Tim", body: portraitJPEG(t, 256, 256)},
+		{key: "sec/rejected.jpg", name: "Tiny Tim", body: PortraitJPEG(256, 256)},
 		{key: "sec/error.jpg", name: "Err [error]", body: good},
 		{key: "sec/stuck.jpg", name: "Stuck [stuck]", body: good},
 		{key: "sec/credits.jpg", name: "Broke [credits]", body: good},

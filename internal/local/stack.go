@@ -66,7 +66,9 @@ type Options struct {
 	// Seed seeds the simulator's avatar ids and faults.
 	Seed int64
 	// PollSeconds, when positive, is the functions' HEAD_START_SECONDS and
-	// POLL_INTERVAL_SECONDS (the template's defaults otherwise).
+	// POLL_INTERVAL_SECONDS (the template's defaults otherwise); unless
+	// DeadlineSeconds is set, it also shortens DEADLINE_SECONDS to what
+	// pipeline.MaxChecks checks at that interval can reach.
 	PollSeconds int
 	// DeadlineSeconds, when positive, is the functions' DEADLINE_SECONDS.
 	DeadlineSeconds int
@@ -350,8 +352,9 @@ func Definition(gw *Gateway) (string, error) {
 // FunctionEnvironments builds each function's environment from the
 // template's: the same keys, parameters at their defaults, resources by
 // their local names, and the local overrides: the Mirako URL (unless
-// empty), and the poll schedule from Options. The topic's ARN is filled in
-// once it exists: until then its variables hold the template's logical id.
+// empty), and the poll schedule, deadline and NOTIFY_ON_SUBMIT from
+// Options. The topic's ARN is filled in once it exists: until then its
+// variables hold the template's logical id.
 func FunctionEnvironments(o Options, mirakoURL string) (map[string]map[string]string, error) {
 	out := map[string]map[string]string{}
 	for logicalID, name := range FunctionNames {

@@ -132,7 +132,7 @@ func TestStartRefusesAnAddressMotoCannotReach(t *testing.T) {
 		}
 		return
 	}
-	t.Log("no non-loopback IPv4 address to try")
+	t.Skip("no non-loopback IPv4 address to try")
 }
 
 // TestMotoMissing must not run in parallel: it empties PATH.
