@@ -3,16 +3,12 @@ package main
 import (
 	"bytes"
 	"flag"
-	"image"
-	"image/color"
-	"image/jpeg"
-	"image/png"
-	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/avatar-pipeline/avatar-pipeline/internal/local"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/ with the output the tests get")
@@ -59,55 +55,16 @@ func avatarctl(t *testing.T, args ...string) result {
 	return result{out.String(), errOut.String(), code}
 }
 
-// portraitImage draws a w×h picture shaped like a portrait (a lit oval face
-// with eyes and a mouth on a textured, coloured background), so that it
-// passes the portrait checks as a decent photo does.
-func portraitImage(w, h int) image.Image {
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	rng := rand.New(rand.NewPCG(7, 11))
-	cx, cy := float64(w)/2, float64(h)/2
-	rx, ry := float64(min(w, h))*0.3, float64(min(w, h))*0.38
-	for y := range h {
-		for x := range w {
-			n := rng.IntN(20)
-			c := color.RGBA{uint8(50 + 70*x/w + n), uint8(90 + n), uint8(110 + 70*y/h + n), 255}
-			dx, dy := (float64(x)-cx)/rx, (float64(y)-cy)/ry
-			if dx*dx+dy*dy <= 1 {
-				shade := 1 - 0.2*dx
-				c = color.RGBA{uint8(math.Min(250, 230*shade)) - uint8(n/2), uint8(185*shade) - uint8(n/2), uint8(155*shade) - uint8(n/2), 255}
-				for _, ex := range []float64{-0.38, 0.38} {
-					if ddx, ddy := dx-ex, dy+0.22; ddx*ddx+ddy*ddy*4 < 0.02 {
-						c = color.RGBA{25, 20, 15, 255}
-					}
-				}
-				if dy > 0.45 && dy < 0.55 && math.Abs(dx) < 0.33 {
-					c = color.RGBA{160, 45, 55, 255}
-				}
-			}
-			img.Set(x, y, c)
-		}
-	}
-	return img
-}
-
-// writeJPEG writes portraitImage(w, h) as a JPEG file in dir.
+// writeJPEG writes a w×h portrait (local.PortraitJPEG) as a file in dir.
 func writeJPEG(t *testing.T, dir, name string, w, h int) string {
 	t.Helper()
-	var b bytes.Buffer
-	if err := jpeg.Encode(&b, portraitImage(w, h), &jpeg.Options{Quality: 90}); err != nil {
-		t.Fatal(err)
-	}
-	return writeFile(t, dir, name, b.Bytes())
+	return writeFile(t, dir, name, local.PortraitJPEG(w, h))
 }
 
-// writePNG writes portraitImage(w, h) as a PNG file in dir.
+// writePNG writes a w×h portrait (local.PortraitPNG) as a file in dir.
 func writePNG(t *testing.T, dir, name string, w, h int) string {
 	t.Helper()
-	var b bytes.Buffer
-	if err := png.Encode(&b, portraitImage(w, h)); err != nil {
-		t.Fatal(err)
-	}
-	return writeFile(t, dir, name, b.Bytes())
+	return writeFile(t, dir, name, local.PortraitPNG(w, h))
 }
 
 func writeFile(t *testing.T, dir, name string, data []byte) string {

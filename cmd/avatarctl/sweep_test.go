@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +33,7 @@ func TestE2ESweep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img := jpegBytes(t)
+	img := local.PortraitJPEG(512, 512)
 	avatarID, err := mirako.NewClient(s.MirakoURL, token).Build(ctx, name, bytes.NewReader(img), int64(len(img)))
 	if err != nil {
 		t.Fatal(err)
@@ -84,15 +83,6 @@ func TestE2ESweep(t *testing.T) {
 	if again := onLocal(t, s, "sweep", "--older-than=1s"); strings.Contains(again.stdout, rec.BuildID) {
 		t.Errorf("a second sweep still lists the finished build: %q", again.stdout)
 	}
-}
-
-func jpegBytes(t *testing.T) []byte {
-	t.Helper()
-	b, err := os.ReadFile(writeJPEG(t, t.TempDir(), "swept.jpg", 512, 512))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func hasSwept(report []swept, id, action string) bool {
