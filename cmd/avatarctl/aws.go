@@ -24,7 +24,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/avatar-pipeline/avatar-pipeline/internal/local"
-	"github.com/avatar-pipeline/avatar-pipeline/internal/records/query"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/records/store"
 )
 
 // defaultStack is the stack name when neither --stack nor AVATAR_STACK
@@ -98,7 +98,7 @@ type conn struct {
 	db     *dynamodb.Client
 	s3     *s3.Client
 	sfn    *sfn.Client
-	reader *query.Reader
+	reader *store.Table
 }
 
 // where describes the stack for messages.
@@ -192,7 +192,7 @@ func (g *globalOptions) connect(ctx context.Context) (*conn, error) {
 	c.db = dynamodb.NewFromConfig(cfg)
 	c.s3 = s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = pathStyle })
 	c.sfn = sfn.NewFromConfig(cfg)
-	c.reader = &query.Reader{DB: c.db, Table: c.res.Table}
+	c.reader = &store.Table{DB: c.db, Name: c.res.Table}
 	g.conn = c
 	return c, nil
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
-	"github.com/avatar-pipeline/avatar-pipeline/internal/records/query"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/records/store"
 )
 
 // runE wraps a command's RunE so that its AWS errors say what to do.
@@ -32,7 +32,7 @@ func usageError(cmd *cobra.Command, err error) error {
 // an avatar id).
 func find(ctx context.Context, c *conn, ref string) (records.Record, error) {
 	rec, err := c.reader.Find(ctx, ref)
-	if errors.Is(err, query.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) {
 		return rec, fmt.Errorf("%w (looked in %s); list the builds with 'avatarctl list'", err, c.where())
 	}
 	return rec, err

@@ -16,7 +16,7 @@ import (
 
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
-	"github.com/avatar-pipeline/avatar-pipeline/internal/records/query"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/records/store"
 )
 
 // TestRetryEvent: the retry input is an "Object Created" event the
@@ -100,18 +100,18 @@ func TestListOptions(t *testing.T) {
 	at := time.Date(2025, 6, 10, 0, 0, 0, 0, time.UTC)
 	tests := []struct {
 		in      listOptions
-		want    query.ListOptions
+		want    store.ListOptions
 		wantErr string
 	}{
-		{listOptions{limit: 20}, query.ListOptions{Limit: 20}, ""},
-		{listOptions{status: "ready", limit: 0}, query.ListOptions{Status: records.StatusReady}, ""},
-		{listOptions{since: "12h", limit: 5}, query.ListOptions{Limit: 5, Since: at.Add(-12 * time.Hour)}, ""},
-		{listOptions{since: "7d"}, query.ListOptions{Since: at.Add(-7 * 24 * time.Hour)}, ""},
-		{listOptions{since: "1.5d"}, query.ListOptions{Since: at.Add(-36 * time.Hour)}, ""},
-		{listOptions{status: "DONE"}, query.ListOptions{}, "unknown status"},
-		{listOptions{limit: -1}, query.ListOptions{}, "--limit"},
-		{listOptions{since: "soon"}, query.ListOptions{}, "--since"},
-		{listOptions{since: "-2h"}, query.ListOptions{}, "--since"},
+		{listOptions{limit: 20}, store.ListOptions{Limit: 20}, ""},
+		{listOptions{status: "ready", limit: 0}, store.ListOptions{Status: records.StatusReady}, ""},
+		{listOptions{since: "12h", limit: 5}, store.ListOptions{Limit: 5, Since: at.Add(-12 * time.Hour)}, ""},
+		{listOptions{since: "7d"}, store.ListOptions{Since: at.Add(-7 * 24 * time.Hour)}, ""},
+		{listOptions{since: "1.5d"}, store.ListOptions{Since: at.Add(-36 * time.Hour)}, ""},
+		{listOptions{status: "DONE"}, store.ListOptions{}, "unknown status"},
+		{listOptions{limit: -1}, store.ListOptions{}, "--limit"},
+		{listOptions{since: "soon"}, store.ListOptions{}, "--since"},
+		{listOptions{since: "-2h"}, store.ListOptions{}, "--since"},
 	}
 	for _, tc := range tests {
 		got, err := tc.in.toListOptions(at)

@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
-	"github.com/avatar-pipeline/avatar-pipeline/internal/records/query"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/records/store"
 )
 
 type listOptions struct {
@@ -78,9 +78,9 @@ func statusNames() []string {
 // statusList is statusNames for help and error messages.
 func statusList() string { return strings.Join(statusNames(), ", ") }
 
-// toListOptions checks the flags and turns them into a query.
-func (o listOptions) toListOptions(now time.Time) (query.ListOptions, error) {
-	lo := query.ListOptions{Limit: o.limit}
+// toListOptions checks the flags and turns them into a store.
+func (o listOptions) toListOptions(now time.Time) (store.ListOptions, error) {
+	lo := store.ListOptions{Limit: o.limit}
 	if o.limit < 0 {
 		return lo, fmt.Errorf("--limit %d: must be 0 (all) or more", o.limit)
 	}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
-	"github.com/avatar-pipeline/avatar-pipeline/internal/records/query"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/records/store"
 )
 
 // swept is one line of `sweep --json`.
@@ -87,7 +87,7 @@ Run it by hand or on a schedule; --dry-run only reports.`,
 func sweep(ctx context.Context, c *conn, before time.Time, dryRun bool) ([]swept, error) {
 	var out []swept
 	for _, status := range []records.Status{records.StatusReceived, records.StatusPending, records.StatusBuilding} {
-		recs, err := c.reader.List(ctx, query.ListOptions{Status: status})
+		recs, err := c.reader.List(ctx, store.ListOptions{Status: status})
 		if err != nil {
 			return out, c.explain(err)
 		}

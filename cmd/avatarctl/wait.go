@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
-	"github.com/avatar-pipeline/avatar-pipeline/internal/records/query"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/records/store"
 )
 
 // waitOptions are the flags of wait, and of build and retry with --wait.
@@ -78,7 +78,7 @@ wait (Ctrl-C or --timeout) does not stop the build.`,
 			switch {
 			case err == nil:
 				id = rec.BuildID
-			case errors.Is(err, query.ErrNotFound) && query.IsBuildID(strings.ToLower(id)):
+			case errors.Is(err, store.ErrNotFound) && store.IsBuildID(strings.ToLower(id)):
 				id = strings.ToLower(id) // perhaps not registered yet
 			default:
 				return err
@@ -116,7 +116,7 @@ func waitAndReport(cmd *cobra.Command, c *conn, buildID string, o waitOptions, a
 
 // recordGetter reads a build's record.
 type recordGetter interface {
-	Get(ctx context.Context, buildID string) (records.Record, error)
+	Load(ctx context.Context, buildID string) (records.Record, error)
 }
 
 var (
@@ -150,12 +150,12 @@ func follow(ctx context.Context, db recordGetter, buildID string, o waitOptions,
 	start := time.Now()
 	var last records.Record
 	for {
-		rec, err := db.Get(ctx, buildID)
+		rec, err := db.Load(ctx, buildID)
 		elapsed := time.Since(start)
 		switch {
 		case ctx.Err() != nil:
 			return last, stopped(ctx, buildID, last)
-		case errors.Is(err, query.ErrNotFound):
+		case errors.Is(err, store.ErrNotFound):
 			if o.register > 0 && elapsed > o.register {
 				return last, fmt.Errorf("build %s is still not registered after %s: the upload has not reached the pipeline. "+
 					"Is the stack's EventBridge rule in place (with --local: is the local stack running)? "+

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
-	"github.com/avatar-pipeline/avatar-pipeline/internal/records/query"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/records/store"
 )
 
 // script is a fake record reader that returns its steps one read at a
@@ -22,7 +22,7 @@ type script struct {
 	reads int
 }
 
-func (s *script) Get(_ context.Context, id string) (records.Record, error) {
+func (s *script) Load(_ context.Context, id string) (records.Record, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
@@ -31,7 +31,7 @@ func (s *script) Get(_ context.Context, id string) (records.Record, error) {
 	r := s.steps[min(s.reads, len(s.steps)-1)]
 	s.reads++
 	if r.Status == "" {
-		return records.Record{}, query.ErrNotFound
+		return records.Record{}, store.ErrNotFound
 	}
 	return r, nil
 }

@@ -15,15 +15,15 @@ import (
 	"sync"
 	"time"
 
-	avatarpipeline "github.com/avatar-pipeline/avatar-pipeline"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
 )
 
 // functions maps the template's logical ids to the functions' directory
 // names under functions/ (and under -bin and -hostbin).
 var functions = []struct{ logicalID, name string }{
-	{avatarpipeline.SubmitFunction, "submit"},
-	{avatarpipeline.CheckStatusFunction, "checkstatus"},
-	{avatarpipeline.NotifyFunction, "notify"},
+	{"SubmitFunction", "submit"},
+	{"CheckStatusFunction", "checkstatus"},
+	{"NotifyFunction", "notify"},
 }
 
 // runBinaries reports the sizes of the arm64 bootstraps in
@@ -162,13 +162,9 @@ const emptyLambda = "emptylambda"
 // the Lambda runtime's variables and the template's for the function
 // (none for the empty reference function, logicalID "").
 func functionEnv(logicalID, name, runtimeAddr, endpoint, tmp string) ([]string, error) {
-	vars := map[string]string{}
-	if logicalID != "" {
-		var err error
-		if vars, err = avatarpipeline.FunctionEnvironment(logicalID); err != nil {
-			return nil, err
-		}
-	}
+	keys := map[string][]string{"SubmitFunction": pipeline.SubmitEnv, "CheckStatusFunction": pipeline.CheckStatusEnv, "NotifyFunction": pipeline.NotifyEnv}[logicalID]
+	values := map[string]string{pipeline.EnvBuildsTable: "avatar-builds", pipeline.EnvTopicARN: fakeTopic,
+		pipeline.EnvMirakoSecretID: "avatar-pipeline/mirako-token", pipeline.EnvLearnedHeadStart: "true"}
 	env := []string{
 		"PATH=" + os.Getenv("PATH"),
 		"AWS_LAMBDA_RUNTIME_API=" + runtimeAddr,
@@ -188,16 +184,10 @@ func functionEnv(logicalID, name, runtimeAddr, endpoint, tmp string) ([]string, 
 		"AWS_EC2_METADATA_DISABLED=true",
 		"HOME=" + tmp,
 	}
-	for k, v := range vars {
-		switch v {
-		case avatarpipeline.TableResource:
-			v = "avatar-builds"
-		case avatarpipeline.TopicResource:
-			v = fakeTopic
-		case avatarpipeline.BucketResource:
-			v = "avatar-portraits"
+	for _, k := range keys {
+		if v, ok := values[k]; ok {
+			env = append(env, k+"="+v)
 		}
-		env = append(env, k+"="+v)
 	}
 	return env, nil
 }

@@ -1,5 +1,5 @@
-// Command checkstatus is the CheckStatus Lambda: one status poll of a build
-// at Mirako. All logic is in internal/pipeline.
+// Command checkstatus is the CheckStatus Lambda: one status poll of a build at
+// Mirako. All logic is in internal/pipeline/checkstatus.
 package main
 
 import (
@@ -9,6 +9,4 @@ import (
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline/checkstatus"
 )
 
-func main() {
-	lambda.Start(pipeline.HandlerFromEnv("checkstatus", checkstatus.NewFromEnv, (*checkstatus.Handler).Handle))
-}
+func main() { lambda.Start(checkstatus.Lambda(pipeline.LambdaRuntime())) }

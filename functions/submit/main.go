@@ -1,5 +1,5 @@
 // Command submit is the Submit Lambda: it admits an S3 upload as a build and
-// streams the portrait to Mirako. All logic is in internal/pipeline.
+// streams the portrait to Mirako. All logic is in internal/pipeline/submit.
 package main
 
 import (
@@ -9,6 +9,4 @@ import (
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline/submit"
 )
 
-func main() {
-	lambda.Start(pipeline.HandlerFromEnv("submit", submit.NewFromEnv, (*submit.Handler).Handle))
-}
+func main() { lambda.Start(submit.Lambda(pipeline.LambdaRuntime())) }

@@ -18,7 +18,7 @@ import (
 
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako/mirakotest"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
-	"github.com/avatar-pipeline/avatar-pipeline/internal/records/query"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/records/store"
 )
 
 // TestE2EPortraitBecomesReady: a portrait uploaded through the S3 API
@@ -238,7 +238,7 @@ func TestE2EDuplicateDelivery(t *testing.T) {
 			t.Errorf("got execution %s %s, want SUCCEEDED", aws.ToString(e.Name), e.Status)
 		}
 	}
-	all, err := reader(s).List(ctx, query.ListOptions{})
+	all, err := reader(s).List(ctx, store.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

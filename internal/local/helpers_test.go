@@ -11,7 +11,7 @@ import (
 
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
-	"github.com/avatar-pipeline/avatar-pipeline/internal/records/query"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/records/store"
 )
 
 // e2eOptions are quick settings for end-to-end tests: builds of a second,
@@ -29,8 +29,8 @@ func upload(ctx context.Context, t *testing.T, s *Stack, key string, body []byte
 }
 
 // reader reads the stack's build records.
-func reader(s *Stack) *query.Reader {
-	return &query.Reader{DB: dynamodb.NewFromConfig(s.AWSConfig()), Table: s.Resources.Table}
+func reader(s *Stack) *store.Table {
+	return &store.Table{DB: dynamodb.NewFromConfig(s.AWSConfig()), Name: s.Resources.Table}
 }
 
 // waitTerminal waits until the build's record has a terminal status.
@@ -38,11 +38,11 @@ func waitTerminal(ctx context.Context, t *testing.T, s *Stack, buildID string) r
 	t.Helper()
 	r := reader(s)
 	for {
-		rec, err := r.Get(ctx, buildID)
+		rec, err := r.Load(ctx, buildID)
 		switch {
 		case err == nil && rec.Status.Terminal():
 			return rec
-		case err != nil && !errors.Is(err, query.ErrNotFound):
+		case err != nil && !errors.Is(err, store.ErrNotFound):
 			t.Fatalf("read build %s: %v", buildID, err)
 		}
 		select {

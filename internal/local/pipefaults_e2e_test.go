@@ -241,7 +241,7 @@ func waitOwnerDone(ctx context.Context, t *testing.T, s *Stack, buildID string) 
 	sf := sfn.NewFromConfig(s.AWSConfig())
 	r := reader(s)
 	for {
-		rec, err := r.Get(ctx, buildID)
+		rec, err := r.Load(ctx, buildID)
 		if err == nil && rec.ExecutionARN != "" {
 			d, err := sf.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(rec.ExecutionARN)})
 			if err != nil {
@@ -250,7 +250,7 @@ func waitOwnerDone(ctx context.Context, t *testing.T, s *Stack, buildID string) 
 			if d.Status != sfntypes.ExecutionStatusRunning {
 				// Read the record again: the execution may have written it
 				// since.
-				if rec, err = r.Get(ctx, buildID); err != nil {
+				if rec, err = r.Load(ctx, buildID); err != nil {
 					t.Fatal(err)
 				}
 				return rec, d

@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
-	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -23,7 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
-	avatarpipeline "github.com/avatar-pipeline/avatar-pipeline"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
 )
 
 // The local stack's region and account: moto's defaults, so that the ARNs
@@ -59,13 +57,6 @@ const (
 	// another receive may retry it.
 	visibilityTimeout = 10
 )
-
-// FunctionNames maps the template's function logical ids to local names.
-var FunctionNames = map[string]string{
-	avatarpipeline.SubmitFunction:      SubmitFunctionName,
-	avatarpipeline.CheckStatusFunction: CheckFunctionName,
-	avatarpipeline.NotifyFunction:      NotifyFunctionName,
-}
 
 // Resources names everything the local stack created.
 type Resources struct {
@@ -149,14 +140,10 @@ func Provision(ctx context.Context, cfg aws.Config, in ProvisionInput) (Resource
 		return r, err
 	}
 
-	pattern, err := avatarpipeline.EventPattern(r.Bucket)
-	if err != nil {
-		return r, err
-	}
 	eb := eventbridge.NewFromConfig(cfg)
 	if _, err := eb.PutRule(ctx, &eventbridge.PutRuleInput{
 		Name:         aws.String(RuleName),
-		EventPattern: aws.String(string(pattern)),
+		EventPattern: aws.String(EventPattern(r.Bucket)),
 		Description:  aws.String("S3 Object Created in " + r.Bucket + ": one build per upload (locally through a queue)"),
 	}); err != nil {
 		return r, fmt.Errorf("create rule %s: %w", RuleName, err)
@@ -197,15 +184,43 @@ func Provision(ctx context.Context, cfg aws.Config, in ProvisionInput) (Resource
 	return r, nil
 }
 
-// createTable creates the builds table with the template's key schema and
-// indexes, and turns point-in-time recovery on as the template does.
-func createTable(ctx context.Context, db *dynamodb.Client, name string) error {
-	schema, err := avatarpipeline.TableSchema()
-	if err != nil {
-		return err
+// EventPattern is the template's event rule pattern for the bucket: every
+// object (or object version) created in it.
+func EventPattern(bucket string) string {
+	b, _ := json.Marshal(map[string]any{"source": []string{"aws.s3"}, "detail-type": []string{"Object Created"},
+		"detail": map[string]any{"bucket": map[string]any{"name": []string{bucket}}}})
+	return string(b)
+}
+
+// TableInput is the template's builds table: partition key build_id, the
+// by-status (status, created_at) and by-avatar (avatar_id) indexes
+// projecting everything, on demand.
+func TableInput(name string) *dynamodb.CreateTableInput {
+	attr := func(n string) ddbtypes.AttributeDefinition {
+		return ddbtypes.AttributeDefinition{AttributeName: aws.String(n), AttributeType: ddbtypes.ScalarAttributeTypeS}
 	}
-	in := TableInput(name, schema)
-	if _, err := db.CreateTable(ctx, in); err != nil {
+	key := func(n string, t ddbtypes.KeyType) ddbtypes.KeySchemaElement {
+		return ddbtypes.KeySchemaElement{AttributeName: aws.String(n), KeyType: t}
+	}
+	all := &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionTypeAll}
+	return &dynamodb.CreateTableInput{
+		TableName:            aws.String(name),
+		BillingMode:          ddbtypes.BillingModePayPerRequest,
+		AttributeDefinitions: []ddbtypes.AttributeDefinition{attr(records.AttrBuildID), attr(records.AttrStatus), attr(records.AttrCreatedAt), attr(records.AttrAvatarID)},
+		KeySchema:            []ddbtypes.KeySchemaElement{key(records.AttrBuildID, ddbtypes.KeyTypeHash)},
+		GlobalSecondaryIndexes: []ddbtypes.GlobalSecondaryIndex{
+			{IndexName: aws.String(records.IndexByStatus), Projection: all,
+				KeySchema: []ddbtypes.KeySchemaElement{key(records.AttrStatus, ddbtypes.KeyTypeHash), key(records.AttrCreatedAt, ddbtypes.KeyTypeRange)}},
+			{IndexName: aws.String(records.IndexByAvatar), Projection: all,
+				KeySchema: []ddbtypes.KeySchemaElement{key(records.AttrAvatarID, ddbtypes.KeyTypeHash)}},
+		},
+	}
+}
+
+// createTable creates the builds table and turns point-in-time recovery
+// on, as the template does.
+func createTable(ctx context.Context, db *dynamodb.Client, name string) error {
+	if _, err := db.CreateTable(ctx, TableInput(name)); err != nil {
 		return fmt.Errorf("create table %s: %w", name, err)
 	}
 	if err := dynamodb.NewTableExistsWaiter(db).Wait(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(name)}, 30*time.Second); err != nil {
@@ -220,41 +235,6 @@ func createTable(ctx context.Context, db *dynamodb.Client, name string) error {
 		return fmt.Errorf("enable point-in-time recovery on %s: %w", name, err)
 	}
 	return nil
-}
-
-// TableInput turns the template's table schema into a CreateTable request.
-func TableInput(name string, t avatarpipeline.Table) *dynamodb.CreateTableInput {
-	defs := map[string]string{}
-	keys := func(part avatarpipeline.Key, sort *avatarpipeline.Key) []ddbtypes.KeySchemaElement {
-		defs[part.Name] = part.Type
-		ks := []ddbtypes.KeySchemaElement{{AttributeName: aws.String(part.Name), KeyType: ddbtypes.KeyTypeHash}}
-		if sort != nil {
-			defs[sort.Name] = sort.Type
-			ks = append(ks, ddbtypes.KeySchemaElement{AttributeName: aws.String(sort.Name), KeyType: ddbtypes.KeyTypeRange})
-		}
-		return ks
-	}
-	in := &dynamodb.CreateTableInput{
-		TableName:   aws.String(name),
-		KeySchema:   keys(t.Partition, t.Sort),
-		BillingMode: ddbtypes.BillingMode(t.BillingMode),
-	}
-	if in.BillingMode == "" {
-		in.BillingMode = ddbtypes.BillingModePayPerRequest
-	}
-	for _, ix := range t.Indexes {
-		in.GlobalSecondaryIndexes = append(in.GlobalSecondaryIndexes, ddbtypes.GlobalSecondaryIndex{
-			IndexName:  aws.String(ix.Name),
-			KeySchema:  keys(ix.Partition, ix.Sort),
-			Projection: &ddbtypes.Projection{ProjectionType: ddbtypes.ProjectionType(ix.Projection)},
-		})
-	}
-	for _, name := range slices.Sorted(maps.Keys(defs)) {
-		in.AttributeDefinitions = append(in.AttributeDefinitions, ddbtypes.AttributeDefinition{
-			AttributeName: aws.String(name), AttributeType: ddbtypes.ScalarAttributeType(defs[name]),
-		})
-	}
-	return in
 }
 
 // createBucket creates the portrait bucket as the template does, minus its

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -15,19 +14,14 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	avatarpipeline "github.com/avatar-pipeline/avatar-pipeline"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/metrics"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako/mirakotest"
-	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
-	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline/checkstatus"
-	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline/notify"
-	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline/submit"
 	"github.com/avatar-pipeline/avatar-pipeline/statemachine"
 )
 
@@ -157,12 +151,9 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	s.Endpoint = b.endpoint
 	cfg := Config(s.Endpoint)
 
-	env, err := FunctionEnvironments(o, s.MirakoURL)
-	if err != nil {
-		return nil, err
+	if s.MirakoURL == "" {
+		s.MirakoURL = mirako.DefaultBaseURL
 	}
-	s.Env = env
-	s.MirakoURL = env[SubmitFunctionName][pipeline.EnvMirakoURL]
 	definition, err := Definition(b.gw)
 	if err != nil {
 		return nil, err
@@ -172,29 +163,23 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	s.Resources, err = Provision(ctx, cfg, ProvisionInput{
 		Definition: definition,
 		Token:      token,
-		SecretID:   env[SubmitFunctionName][pipeline.EnvMirakoSecretID],
+		SecretID:   defaultSecretName,
 		WebhookURL: s.Endpoint + WebhookPath,
 	})
 	if err != nil {
 		return nil, err
 	}
-	// The topic's ARN is known now.
-	for _, vars := range env {
-		for k, v := range vars {
-			if v == avatarpipeline.TopicResource {
-				vars[k] = s.Resources.TopicARN
-			}
-		}
-	}
-
+	s.Env = environment(o, s.Endpoint, s.MirakoURL, s.Resources.TopicARN)
 	var logOut io.Writer = io.Discard
 	if o.Verbose {
 		logOut = out
 	}
-	// The metric lines are logged as CloudWatch would receive them, and
+	// The metric lines are printed as CloudWatch would receive them, and
 	// tallied for the summary on exit.
-	if err := registerFunctions(ctx, b.gw, cfg, env, logOut, out, &s.Metrics); err != nil {
-		return nil, err
+	for _, fn := range functions {
+		stdout := io.MultiWriter(prefixWriter{out, fn.Name + " metrics: "}, &s.Metrics)
+		rt := runtimeOf(s.Env[fn.Name], prefixWriter{logOut, fn.Name + ": "}, stdout)
+		b.gw.Register(Function{Name: fn.Name, Handler: fn.Handler(rt), Timeout: fn.Timeout})
 	}
 
 	bg, cancel := context.WithCancel(context.Background())
@@ -328,127 +313,14 @@ func hostPort(a net.Addr) string {
 }
 
 // Definition renders the state machine with the template's substitutions,
-// each resource replaced by its local counterpart: functions by the ARNs of
-// the gateway's functions, the table by its local name.
+// each resource replaced by its local counterpart.
 func Definition(gw *Gateway) (string, error) {
-	subs, err := avatarpipeline.Substitutions()
-	if err != nil {
-		return "", err
-	}
-	values := make(map[string]string, len(subs))
-	for key, logicalID := range subs {
-		switch {
-		case FunctionNames[logicalID] != "":
-			values[key] = gw.FunctionARN(FunctionNames[logicalID])
-		case logicalID == avatarpipeline.TableResource:
-			values[key] = TableName
-		default:
-			return "", fmt.Errorf("local stack: substitution %s refers to %s, which the local stack does not create", key, logicalID)
-		}
-	}
-	return statemachine.Render(values)
-}
-
-// FunctionEnvironments builds each function's environment from the
-// template's: the same keys, parameters at their defaults, resources by
-// their local names, and the local overrides: the Mirako URL (unless
-// empty), and the poll schedule, deadline and NOTIFY_ON_SUBMIT from
-// Options. The topic's ARN is filled in once it exists: until then its
-// variables hold the template's logical id.
-func FunctionEnvironments(o Options, mirakoURL string) (map[string]map[string]string, error) {
-	out := map[string]map[string]string{}
-	for logicalID, name := range FunctionNames {
-		vars, err := avatarpipeline.FunctionEnvironment(logicalID)
-		if err != nil {
-			return nil, err
-		}
-		for k, v := range vars {
-			switch {
-			case v == avatarpipeline.TableResource:
-				vars[k] = TableName
-			case v == avatarpipeline.BucketResource:
-				vars[k] = BucketName
-			}
-		}
-		set := func(key, value string) {
-			if _, ok := vars[key]; ok {
-				vars[key] = value
-			}
-		}
-		if mirakoURL != "" {
-			set(pipeline.EnvMirakoURL, mirakoURL)
-		}
-		if o.PollSeconds > 0 {
-			set(pipeline.EnvHeadStart, strconv.Itoa(o.PollSeconds))
-			set(pipeline.EnvPollInterval, strconv.Itoa(o.PollSeconds))
-			// Polling more often than the template allows needs a shorter
-			// deadline to stay within the workflow's check bound.
-			if d, err := strconv.Atoi(vars[pipeline.EnvDeadline]); err == nil && o.DeadlineSeconds <= 0 {
-				set(pipeline.EnvDeadline, strconv.Itoa(min(d, o.PollSeconds*(pipeline.MaxChecks-1))))
-			}
-		}
-		if o.DeadlineSeconds > 0 {
-			set(pipeline.EnvDeadline, strconv.Itoa(o.DeadlineSeconds))
-		}
-		if o.NotifyOnSubmit {
-			set(pipeline.EnvNotifyOnSubmit, "true")
-		}
-		out[name] = vars
-	}
-	return out, nil
-}
-
-// registerFunctions builds the three functions from their environments,
-// as their mains do, and registers them with the gateway. Their logs go to
-// logOut; their metric lines (which go to CloudWatch in AWS) are printed to
-// metricsOut and fed to tally.
-func registerFunctions(ctx context.Context, gw *Gateway, cfg aws.Config, env map[string]map[string]string, logOut, metricsOut, tally io.Writer) error {
-	type builder func(context.Context, aws.Config, func(string) string, *slog.Logger) (lambda.Handler, error)
-	metricsTo := func(e *metrics.Emitter, name string) {
-		if e != nil {
-			e.W = io.MultiWriter(prefixWriter{metricsOut, name + " metrics: "}, tally)
-		}
-	}
-	builders := map[string]builder{
-		SubmitFunctionName: func(ctx context.Context, cfg aws.Config, getenv func(string) string, log *slog.Logger) (lambda.Handler, error) {
-			h, err := submit.NewFromEnv(ctx, cfg, getenv, log)
-			if err != nil {
-				return nil, err
-			}
-			metricsTo(h.Metrics, SubmitFunctionName)
-			return lambda.NewHandler(h.Handle), nil
-		},
-		CheckFunctionName: func(ctx context.Context, cfg aws.Config, getenv func(string) string, log *slog.Logger) (lambda.Handler, error) {
-			h, err := checkstatus.NewFromEnv(ctx, cfg, getenv, log)
-			if err != nil {
-				return nil, err
-			}
-			metricsTo(h.Metrics, CheckFunctionName)
-			return lambda.NewHandler(h.Handle), nil
-		},
-		NotifyFunctionName: func(ctx context.Context, cfg aws.Config, getenv func(string) string, log *slog.Logger) (lambda.Handler, error) {
-			h, err := notify.NewFromEnv(ctx, cfg, getenv, log)
-			if err != nil {
-				return nil, err
-			}
-			metricsTo(h.Metrics, NotifyFunctionName)
-			return lambda.NewHandler(h.Handle), nil
-		},
-	}
-	for logicalID, name := range FunctionNames {
-		timeout, err := avatarpipeline.FunctionTimeout(logicalID)
-		if err != nil {
-			return err
-		}
-		vars := env[name]
-		log := slog.New(slog.NewTextHandler(prefixWriter{logOut, name + ": "}, nil))
-		h, err := builders[name](ctx, cfg, func(k string) string { return vars[k] }, log)
-		if err != nil {
-			return fmt.Errorf("local stack: start %s: %w", name, err)
-		}
-		gw.Register(Function{Name: name, Handler: h, Timeout: timeout})
-	}
-	return nil
+	return statemachine.Render(map[string]string{
+		"SubmitFunctionArn":      gw.FunctionARN(SubmitFunctionName),
+		"CheckStatusFunctionArn": gw.FunctionARN(CheckFunctionName),
+		"NotifyFunctionArn":      gw.FunctionARN(NotifyFunctionName),
+		"BuildsTable":            TableName,
+	})
 }
 
 // printer serializes the stack's log lines, each with the time of day.

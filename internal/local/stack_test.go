@@ -9,7 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	avatarpipeline "github.com/avatar-pipeline/avatar-pipeline"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
 )
@@ -30,10 +29,7 @@ func TestFunctionEnvironments(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			env, err := FunctionEnvironments(tc.o, "http://127.0.0.1:9")
-			if err != nil {
-				t.Fatal(err)
-			}
+			env := environment(tc.o, "http://127.0.0.1:1", "http://127.0.0.1:9", "arn:topic")
 			submit := env[SubmitFunctionName]
 			for k, v := range tc.want {
 				if submit[k] != v {
@@ -43,35 +39,19 @@ func TestFunctionEnvironments(t *testing.T) {
 			if submit[pipeline.EnvBuildsTable] != TableName || submit[pipeline.EnvMirakoURL] != "http://127.0.0.1:9" {
 				t.Errorf("got table %q Mirako %q, want the local ones", submit[pipeline.EnvBuildsTable], submit[pipeline.EnvMirakoURL])
 			}
-			if env[CheckFunctionName][pipeline.EnvPollInterval] != submit[pipeline.EnvPollInterval] {
-				t.Errorf("got CheckStatus interval %q, want Submit's %q", env[CheckFunctionName][pipeline.EnvPollInterval], submit[pipeline.EnvPollInterval])
+			if env[CheckFunctionName][pipeline.EnvPollInterval] != submit[pipeline.EnvPollInterval] || env[NotifyFunctionName][pipeline.EnvTopicARN] != "arn:topic" {
+				t.Errorf("got CheckStatus interval %q and Notify topic %q", env[CheckFunctionName][pipeline.EnvPollInterval], env[NotifyFunctionName][pipeline.EnvTopicARN])
 			}
-			// The topic is filled in once it exists.
-			if got := env[NotifyFunctionName][pipeline.EnvTopicARN]; got != avatarpipeline.TopicResource {
-				t.Errorf("got TOPIC_ARN %q before the topic exists, want the placeholder %q", got, avatarpipeline.TopicResource)
+			for name, vars := range env {
+				if vars["AWS_ENDPOINT_URL"] != "http://127.0.0.1:1" || vars["AWS_ACCESS_KEY_ID"] == "" || vars["AWS_REGION"] != Region {
+					t.Errorf("%s: got AWS variables %v, want the local endpoint and the function's own access key", name, vars)
+				}
 			}
 			// Every schedule the stack hands out is one Submit accepts.
 			if _, err := pipeline.SubmitConfigFromEnv(func(k string) string { return submit[k] }); err != nil {
 				t.Errorf("Submit refuses its local environment: %v", err)
 			}
 		})
-	}
-}
-
-func TestFunctionEnvironmentsRealMirako(t *testing.T) {
-	t.Parallel()
-	env, err := FunctionEnvironments(Options{MirakoToken: "mi-real"}, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defaults, err := avatarpipeline.ParameterDefaults()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{SubmitFunctionName, CheckFunctionName} {
-		if got, want := env[name][pipeline.EnvMirakoURL], defaults["MirakoApiUrl"]; got != want || want == "" {
-			t.Errorf("%s: got %s=%q, want the template's %q", name, pipeline.EnvMirakoURL, got, want)
-		}
 	}
 }
 

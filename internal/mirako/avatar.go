@@ -120,17 +120,11 @@ func (c *Client) Get(ctx context.Context, id string) (*Avatar, error) {
 		// GET /v1/avatar/list is the list operation; no avatar can be read under that id.
 		return nil, fmt.Errorf("mirako: %s %s: %q is not an avatar id", method, path, id)
 	}
-	ctx, cancel := withTimeout(ctx, c.timeout)
+	resp, cancel, err := c.send(ctx, method, path)
+	if err != nil {
+		return nil, err
+	}
 	defer cancel()
-
-	req, err := c.newRequest(ctx, method, path, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.do(req, path)
-	if err != nil {
-		return nil, err
-	}
 	var a Avatar
 	if err := decodeData(resp, method, path, &a); err != nil {
 		return nil, err
@@ -147,17 +141,11 @@ func (c *Client) Get(ctx context.Context, id string) (*Avatar, error) {
 // Mirako API: GET /v1/avatar/list (operationId GetUserAvatarList).
 func (c *Client) List(ctx context.Context) ([]Avatar, error) {
 	const method, path = http.MethodGet, pathList
-	ctx, cancel := withTimeout(ctx, c.timeout)
+	resp, cancel, err := c.send(ctx, method, path)
+	if err != nil {
+		return nil, err
+	}
 	defer cancel()
-
-	req, err := c.newRequest(ctx, method, path, nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := c.do(req, path)
-	if err != nil {
-		return nil, err
-	}
 	var avatars []Avatar
 	if err := decodeData(resp, method, path, &avatars); err != nil {
 		return nil, err
@@ -178,17 +166,11 @@ func (c *Client) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := withTimeout(ctx, c.timeout)
+	resp, cancel, err := c.send(ctx, method, path)
+	if err != nil {
+		return err
+	}
 	defer cancel()
-
-	req, err := c.newRequest(ctx, method, path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := c.do(req, path)
-	if err != nil {
-		return err
-	}
 	discard(resp)
 	return nil
 }

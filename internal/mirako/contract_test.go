@@ -20,7 +20,7 @@ import (
 )
 
 // The contract tests check the client's requests, and the answers this package's tests feed it,
-// against Mirako's published specification, shared/mirako/openapi.yaml beside the module.
+// against Mirako's published specification, openapi/openapi.yaml (vendored).
 
 var (
 	specOnce      sync.Once
@@ -28,30 +28,8 @@ var (
 	specErr       error
 )
 
-// specPath finds ../shared/mirako/openapi.yaml relative to the module root (the directory holding
-// go.mod, found by walking up from the test's working directory).
-func specPath(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test directory: cannot locate shared/mirako/openapi.yaml")
-		}
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "mirako", "openapi.yaml")
-	if _, err := os.Stat(p); err != nil {
-		t.Fatalf("the Mirako specification must be at ../shared/mirako/openapi.yaml beside the module root: %v", err)
-	}
-	return p
-}
+// specPath is the vendored specification, relative to this package.
+func specPath(*testing.T) string { return filepath.Join("openapi", "openapi.yaml") }
 
 // openAPIValidator parses the specification once per test binary. Format (date-time, uri) and content
 // (contentEncoding: base64) assertions are on, so that the image of a build request is checked too.

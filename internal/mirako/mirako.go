@@ -1,8 +1,8 @@
 // Package mirako is a client for the part of the Mirako API (https://mirako.co) that the pipeline uses:
 // building an avatar from a portrait, reading its status, listing and deleting avatars.
 //
-// The contract is Mirako's published OpenAPI 3.1 specification (shared/mirako/openapi.yaml beside
-// this module); each method names the operationId it calls. The client is shaped like google/go-github: a
+// The contract is Mirako's published OpenAPI 3.1 specification (vendored in openapi/,
+// with its licence); each method names the operationId it calls. The client is shaped like google/go-github: a
 // Client holding an *http.Client, a base URL and a token, methods that take a context first, and one
 // checkResponse that turns every non-2xx answer into a typed error (*APIError, *RateLimitError) and
 // every failure to get a well-formed answer into a *TransportError. IsTransient classifies those errors
@@ -21,10 +21,12 @@ package mirako
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -55,6 +57,9 @@ type Client struct {
 	userAgent     string
 	timeout       time.Duration
 	uploadTimeout time.Duration
+
+	source  func(context.Context) (string, error) // see WithTokenSource
+	tokenMu sync.Mutex
 }
 
 // Option configures a Client in NewClient.
@@ -105,6 +110,43 @@ func WithUploadTimeout(d time.Duration) Option {
 	return func(c *Client) { c.uploadTimeout = d }
 }
 
+// WithTokenSource makes the client read its token from source when it first needs one, and again
+// after Mirako refuses it (401): a rotated token then takes effect at once. A call without a body
+// (Get, List, Delete) that meets a 401 is sent once more with the token read again; Build is not,
+// since its body cannot be replayed: its caller may post again. An error of source is returned as
+// it is.
+func WithTokenSource(source func(context.Context) (string, error)) Option {
+	return func(c *Client) { c.source = source }
+}
+
+// Authenticate makes sure the client has a token, reading it from its source if need be.
+func (c *Client) Authenticate(ctx context.Context) error {
+	_, err := c.currentToken(ctx)
+	return err
+}
+
+func (c *Client) currentToken(ctx context.Context) (string, error) {
+	c.tokenMu.Lock()
+	defer c.tokenMu.Unlock()
+	if c.token == "" && c.source != nil {
+		t, err := c.source(ctx)
+		if err != nil {
+			return "", err
+		}
+		c.token = t
+	}
+	return c.token, nil
+}
+
+// refused forgets a token Mirako answered 401 to, if it came from the source.
+func (c *Client) refused(token string) {
+	c.tokenMu.Lock()
+	defer c.tokenMu.Unlock()
+	if c.source != nil && c.token == token {
+		c.token = ""
+	}
+}
+
 // WithUserAgent sets the User-Agent header of every request.
 func WithUserAgent(ua string) Option {
 	return func(c *Client) {
@@ -116,6 +158,8 @@ func WithUserAgent(ua string) Option {
 
 // String describes the client without its token, so that printing a Client (%v, %+v) cannot leak it.
 func (c *Client) String() string {
+	c.tokenMu.Lock()
+	defer c.tokenMu.Unlock()
 	return fmt.Sprintf("mirako.Client{baseURL: %q, token: %s}", c.baseURL, redactedToken(c.token))
 }
 
@@ -136,8 +180,12 @@ func (c *Client) newRequest(ctx context.Context, method, path string, body io.Re
 		// The error names the URL, which holds no secret: the token lives only in a header.
 		return nil, fmt.Errorf("mirako: %s %s: new request: %w", method, path, err)
 	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
+	token, err := c.currentToken(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	req.Header.Set("Accept", acceptHeader)
 	req.Header.Set("User-Agent", c.userAgent)
@@ -164,9 +212,36 @@ func (c *Client) do(req *http.Request, path string) (*http.Response, error) {
 	}
 	if err := c.checkResponse(resp, req.Method, path); err != nil {
 		resp.Body.Close()
+		var api *APIError
+		if errors.As(err, &api) && api.StatusCode == http.StatusUnauthorized {
+			c.refused(strings.TrimPrefix(req.Header.Get("Authorization"), "Bearer "))
+		}
 		return nil, err
 	}
 	return resp, nil
+}
+
+// send makes a call without a body under the client's timeout; after a 401 to a token from the
+// source it tries once more with the token read again. The caller reads the body and calls cancel.
+func (c *Client) send(ctx context.Context, method, path string) (*http.Response, context.CancelFunc, error) {
+	ctx, cancel := withTimeout(ctx, c.timeout)
+	for attempt := 0; ; attempt++ {
+		req, err := c.newRequest(ctx, method, path, nil)
+		if err != nil {
+			cancel()
+			return nil, nil, err
+		}
+		resp, err := c.do(req, path)
+		var api *APIError
+		if attempt == 0 && c.source != nil && errors.As(err, &api) && api.StatusCode == http.StatusUnauthorized {
+			continue
+		}
+		if err != nil {
+			cancel()
+			return nil, nil, err
+		}
+		return resp, cancel, nil
+	}
 }
 
 // decodeData reads a 2xx JSON answer of the form {"data": …} into v. A body that is empty, truncated,

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -103,11 +104,11 @@ func TestClientOptions(t *testing.T) {
 	hc := &http.Client{}
 	c := NewClient("", testToken, WithHTTPClient(hc), WithTimeout(3*time.Second), WithUploadTimeout(time.Minute), WithUserAgent("avatarctl/test"))
 	if c.httpClient != hc || c.timeout != 3*time.Second || c.uploadTimeout != time.Minute || c.userAgent != "avatarctl/test" {
-		t.Errorf("options not applied: %+v", *c)
+		t.Errorf("options not applied: %v", c)
 	}
 	d := NewClient("", testToken, WithHTTPClient(nil), WithUserAgent(""))
 	if d.httpClient == nil || d.timeout != defaultTimeout || d.uploadTimeout != defaultUploadTimeout || d.userAgent != defaultUserAgent {
-		t.Errorf("defaults not kept: %+v", *d)
+		t.Errorf("defaults not kept: %v", d)
 	}
 }
 
@@ -322,4 +323,61 @@ func checkTransportError(t *testing.T, err error, method, path string) {
 		t.Errorf("IsTransient(%v) = false, want true", err)
 	}
 	checkNoSecret(t, err)
+}
+
+// TestTokenSourceRotation: a token read from the source that Mirako refuses
+// (it was rotated) is read again: at once for a call without a body, on the
+// next call for a build, whose body cannot be sent twice.
+func TestTokenSourceRotation(t *testing.T) {
+	var current atomic.Value
+	current.Store("old")
+	reads := 0
+	source := func(context.Context) (string, error) { reads++; return current.Load().(string), nil }
+	_, mux, srv := setup(t)
+	c := NewClient(srv.URL, "", WithHTTPClient(srv.Client()), WithTokenSource(source))
+	auth := func(w http.ResponseWriter, r *http.Request) bool {
+		if r.Header.Get("Authorization") != "Bearer new" {
+			w.Header().Set("Content-Type", "application/problem+json")
+			w.WriteHeader(http.StatusUnauthorized)
+			w.Write([]byte(`{"title":"Unauthorized","status":401}`))
+			return false
+		}
+		return true
+	}
+	mux.HandleFunc("GET /v1/avatar/list", func(w http.ResponseWriter, r *http.Request) {
+		if auth(w, r) {
+			w.Write([]byte(`{"data":[]}`))
+		}
+	})
+	mux.HandleFunc("POST /v1/avatar/async_build", func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		if auth(w, r) {
+			w.Write([]byte(`{"data":{"avatar_id":"av-1"}}`))
+		}
+	})
+	ctx := context.Background()
+	if err := c.Authenticate(ctx); err != nil || reads != 1 {
+		t.Fatalf("Authenticate: %v after %d reads, want the token read once", err, reads)
+	}
+	current.Store("new")
+	if _, err := c.List(ctx); err != nil || reads != 2 {
+		t.Errorf("List after rotation: %v after %d reads, want success after reading the token again", err, reads)
+	}
+	current.Store("old") // rotated back: the client holds "new" until Mirako refuses it
+	c.refused("new")
+	_, err := c.Build(ctx, "Ada", strings.NewReader("x"), 1)
+	var api *APIError
+	if !errors.As(err, &api) || api.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("Build with a refused token: got %v, want the 401", err)
+	}
+	current.Store("new")
+	if id, err := c.Build(ctx, "Ada", strings.NewReader("x"), 1); err != nil || id != "av-1" {
+		t.Errorf("Build after the 401: got %q, %v, want av-1 with the token read again", id, err)
+	}
+	if reads != 4 {
+		t.Errorf("read the token %d times, want 4", reads)
+	}
+	if strings.Contains(c.String(), "new") {
+		t.Errorf("String leaks the token: %s", c)
+	}
 }

@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"errors"
+	"io"
 	"log/slog"
 	"os"
 	"sync"
@@ -14,75 +16,82 @@ import (
 )
 
 // InitTimeout bounds the build at cold start, well inside the 10 s Lambda
-// allows a function's init: past it, the first invocation builds again
-// within its own deadline and fails with a typed error if it cannot.
+// allows a function's init.
 const InitTimeout = 5 * time.Second
 
-// ColdStart builds a function's handler at cold start and returns a
-// handler that serves with it.
+// Runtime is what a function gets from the process it runs in: its
+// environment, its logger and its standard output (where metric lines
+// go). A function's main passes LambdaRuntime; the local stack passes one
+// per in-process function, so both build handlers the same way.
+type Runtime struct {
+	Getenv func(string) string
+	Log    *slog.Logger
+	Stdout io.Writer
+}
+
+// LambdaRuntime is the runtime of a function on AWS Lambda: os.Getenv, and
+// aws-lambda-go's logger, which honours AWS_LAMBDA_LOG_FORMAT and
+// AWS_LAMBDA_LOG_LEVEL and adds the request id to every *Context call.
+func LambdaRuntime() Runtime {
+	return Runtime{Getenv: os.Getenv, Log: lambdacontext.NewLogger(), Stdout: os.Stdout}
+}
+
+// Serve returns the handler of a function: build makes it from the runtime
+// and the AWS configuration in the runtime's environment, and handle serves
+// an invocation with what build made. It is what each main passes to
+// lambda.Start and what the local stack runs.
 //
-// If the build fails (the token's secret unreadable, say), the function
-// starts all the same instead of exiting, which Lambda would report as a
-// bare Runtime.ExitError with no reason: each invocation builds again, and
-// until a build succeeds it fails with a typed error the state machine
-// understands, AWSUnavailableError for a transient AWS fault (retried) and
-// StartupError for anything else (the build recorded FAILED with the
-// reason).
-func ColdStart[In, Out any](ctx context.Context, function string, log *slog.Logger,
-	build func(context.Context) (func(context.Context, In) (Out, error), error)) func(context.Context, In) (Out, error) {
+// If the build fails (a secret unreadable, say), the function does not exit,
+// which Lambda would report as a bare Runtime.ExitError with no reason:
+// each invocation builds again, and until a build succeeds it fails with
+// AWSUnavailableError for a transient AWS fault (retried) or StartupError,
+// whose message names the fix.
+func Serve[H, In, Out any](function string, rt Runtime,
+	build func(context.Context, aws.Config, Runtime) (H, error),
+	handle func(H, context.Context, In) (Out, error)) func(context.Context, In) (Out, error) {
+	newHandler := func(ctx context.Context) (H, error) {
+		cfg, err := awsconfig.FromEnv(rt.Getenv)
+		if err != nil {
+			var zero H
+			return zero, err
+		}
+		return build(ctx, cfg, rt)
+	}
 	var mu sync.Mutex
-	initCtx, cancel := context.WithTimeout(ctx, InitTimeout)
-	handler, err := build(initCtx)
+	ctx, cancel := context.WithTimeout(context.Background(), InitTimeout)
+	h, err := newHandler(ctx)
 	cancel()
-	if err != nil {
-		log.Error("cold start failed; each invocation will try again", "function", function, "error", err)
+	ready := err == nil
+	if !ready {
+		rt.Log.Error("cold start failed; each invocation will try again", "function", function, "error", err)
 	}
 	return func(ctx context.Context, in In) (Out, error) {
 		mu.Lock()
-		if handler == nil {
-			if handler, err = build(ctx); err != nil {
+		if !ready {
+			if h, err = newHandler(ctx); err != nil {
 				mu.Unlock()
 				var zero Out
 				return zero, StartupFailure(function, err)
 			}
-			log.Info("started on a later invocation", "function", function)
+			ready = true
+			rt.Log.InfoContext(ctx, "started on a later invocation", "function", function)
 		}
-		h := handler
+		served := h
 		mu.Unlock()
-		return h(ctx, in)
+		return handle(served, ctx, in)
 	}
-}
-
-// HandlerFromEnv is what a function's main passes to lambda.Start: the
-// handler ColdStart builds with newFromEnv from the Lambda environment (the
-// AWS configuration from awsconfig.FromEnv, the function's own variables
-// through os.Getenv), logging with lambdacontext.NewLogger. handle serves
-// an invocation with what newFromEnv built, usually its Handle method.
-//
-// Each main passes its own step package's NewFromEnv, so each function
-// still links only the AWS clients its step uses.
-func HandlerFromEnv[H, In, Out any](function string,
-	newFromEnv func(context.Context, aws.Config, func(string) string, *slog.Logger) (H, error),
-	handle func(H, context.Context, In) (Out, error)) func(context.Context, In) (Out, error) {
-	log := lambdacontext.NewLogger()
-	return ColdStart(context.Background(), function, log, func(ctx context.Context) (func(context.Context, In) (Out, error), error) {
-		cfg, err := awsconfig.FromEnv(os.Getenv)
-		if err != nil {
-			return nil, err
-		}
-		h, err := newFromEnv(ctx, cfg, os.Getenv, log)
-		if err != nil {
-			return nil, err
-		}
-		return func(ctx context.Context, in In) (Out, error) { return handle(h, ctx, in) }, nil
-	})
 }
 
 // StartupFailure is the boundary error for a function that could not get
 // ready to serve: AWSUnavailableError when the cause is a transient AWS
-// fault, StartupError otherwise.
+// fault, StartupError otherwise (err itself if it is one of them already).
 func StartupFailure(function string, err error) error {
-	if isTransientAWS(err) {
+	var startup *StartupError
+	var unavailable *AWSUnavailableError
+	switch {
+	case errors.As(err, &startup), errors.As(err, &unavailable):
+		return err
+	case isTransientAWS(err):
 		return &AWSUnavailableError{Op: "start the " + function + " function", Err: err}
 	}
 	return &StartupError{Function: function, Err: err}

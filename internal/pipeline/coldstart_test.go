@@ -13,12 +13,14 @@ import (
 	"github.com/aws/smithy-go"
 )
 
-func TestColdStart(t *testing.T) {
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// awsEnv is the environment the Lambda runtime gives a function.
+var awsEnv = map[string]string{"AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "secret", EnvTopicARN: "arn:topic"}
+
+func TestServeRetriesAFailedColdStart(t *testing.T) {
 	throttled := &smithy.GenericAPIError{Code: "ThrottlingException", Message: "Rate exceeded"}
 	missing := &smithy.GenericAPIError{Code: "ResourceNotFoundException", Message: "Secrets Manager can't find the specified secret."}
-	echo := func(_ context.Context, in string) (string, error) { return "echo " + in, nil }
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-
 	tests := []struct {
 		name     string
 		failures []error // what the builds fail with, in turn, before one succeeds
@@ -33,16 +35,21 @@ func TestColdStart(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			builds := 0
-			h := ColdStart(context.Background(), "submit", log, func(ctx context.Context) (func(context.Context, string) (string, error), error) {
+			build := func(ctx context.Context, cfg aws.Config, rt Runtime) (string, error) {
 				builds++
 				if deadline, ok := ctx.Deadline(); builds == 1 && (!ok || time.Until(deadline) > InitTimeout) {
 					t.Errorf("the build at cold start has no deadline within %s", InitTimeout)
 				}
-				if builds <= len(tc.failures) {
-					return nil, tc.failures[builds-1]
+				if cfg.Region != "eu-west-1" || rt.Getenv(EnvTopicARN) != "arn:topic" {
+					t.Errorf("got region %q and topic %q, want the runtime's environment", cfg.Region, rt.Getenv(EnvTopicARN))
 				}
-				return echo, nil
-			})
+				if builds <= len(tc.failures) {
+					return "", tc.failures[builds-1]
+				}
+				return "echo", nil
+			}
+			rt := Runtime{Getenv: func(k string) string { return awsEnv[k] }, Log: quiet()}
+			h := Serve("submit", rt, build, func(prefix string, _ context.Context, in string) (string, error) { return prefix + " " + in, nil })
 			if builds != 1 {
 				t.Fatalf("built %d times before any invocation, want once", builds)
 			}
@@ -73,35 +80,21 @@ func TestColdStart(t *testing.T) {
 	}
 }
 
-func TestHandlerFromEnv(t *testing.T) {
-	type handler struct {
-		region, topic string
-	}
-	newFromEnv := func(_ context.Context, cfg aws.Config, getenv func(string) string, _ *slog.Logger) (*handler, error) {
-		return &handler{region: cfg.Region, topic: getenv(EnvTopicARN)}, nil
-	}
-	handle := func(h *handler, _ context.Context, in string) (string, error) {
-		return in + " in " + h.region + " to " + h.topic, nil
-	}
-	for _, k := range []string{"AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"} {
-		t.Setenv(k, "")
-	}
-	t.Setenv(EnvTopicARN, "arn:topic")
-
-	// Without the AWS environment the function starts, and says what is missing.
-	h := HandlerFromEnv("notify", newFromEnv, handle)
+func TestServeNamesMissingAWSEnvironment(t *testing.T) {
+	env := map[string]string{EnvTopicARN: "arn:topic"}
+	rt := Runtime{Getenv: func(k string) string { return env[k] }, Log: quiet()}
+	h := Serve("notify", rt, func(context.Context, aws.Config, Runtime) (string, error) { return "built", nil },
+		func(s string, _ context.Context, in string) (string, error) { return s + " " + in, nil })
 	_, err := h(context.Background(), "news")
 	var startup *StartupError
 	if !errors.As(err, &startup) || !strings.Contains(err.Error(), "AWS_REGION") {
 		t.Fatalf("got %v, want a StartupError naming AWS_REGION", err)
 	}
-
 	// Once the environment is right, the next invocation builds and serves.
-	t.Setenv("AWS_REGION", "eu-west-1")
-	t.Setenv("AWS_ACCESS_KEY_ID", "AKID")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret")
-	got, err := h(context.Background(), "news")
-	if want := "news in eu-west-1 to arn:topic"; err != nil || got != want {
-		t.Errorf("got %q, %v, want %q", got, err, want)
+	for k, v := range awsEnv {
+		env[k] = v
+	}
+	if got, err := h(context.Background(), "news"); err != nil || got != "built news" {
+		t.Errorf("got %q, %v, want %q", got, err, "built news")
 	}
 }

@@ -59,42 +59,50 @@ func (s Status) Valid() bool {
 
 // Attribute names of the record, as stored in DynamoDB and shown in JSON.
 const (
-	AttrBuildID      = "build_id"
-	AttrStatus       = "status"
-	AttrName         = "name"
-	AttrBucket       = "bucket"
-	AttrKey          = "key"
-	AttrVersionID    = "version_id"
-	AttrETag         = "etag"
-	AttrSize         = "size"
-	AttrImage        = "image"
-	AttrAvatarID     = "avatar_id"
-	AttrThemes       = "themes"
-	AttrReason       = "reason"
-	AttrError        = "error"
-	AttrChecks       = "checks"
-	AttrCreatedAt    = "created_at"
-	AttrSubmittedAt  = "submitted_at"
-	AttrUpdatedAt    = "updated_at"
-	AttrFinishedAt   = "finished_at"
-	AttrBuildSeconds = "build_seconds"
-	AttrExecutionARN = "execution_arn"
-	AttrRetryOf      = "retry_of"
-	AttrSubmitting   = "submit_started_at"
-	AttrClaimedUntil = "submit_claimed_until"
+	AttrBuildID         = "build_id"
+	AttrStatus          = "status"
+	AttrName            = "name"
+	AttrBucket          = "bucket"
+	AttrKey             = "key"
+	AttrVersionID       = "version_id"
+	AttrETag            = "etag"
+	AttrSize            = "size"
+	AttrImage           = "image"
+	AttrAvatarID        = "avatar_id"
+	AttrThemes          = "themes"
+	AttrReason          = "reason"
+	AttrError           = "error"
+	AttrChecks          = "checks"
+	AttrCreatedAt       = "created_at"
+	AttrSubmittedAt     = "submitted_at"
+	AttrUpdatedAt       = "updated_at"
+	AttrFinishedAt      = "finished_at"
+	AttrBuildSeconds    = "build_seconds"
+	AttrExecutionARN    = "execution_arn"
+	AttrRetryOf         = "retry_of"
+	AttrSubmitStartedAt = "submit_started_at"
+	AttrClaimedUntil    = "submit_claimed_until"
+	AttrWarnings        = "warnings"
 )
 
 // Attributes lists every attribute name a record may carry.
 var Attributes = []string{AttrBuildID, AttrStatus, AttrName, AttrBucket, AttrKey, AttrVersionID,
 	AttrETag, AttrSize, AttrImage, AttrAvatarID, AttrThemes, AttrReason, AttrError, AttrChecks,
 	AttrCreatedAt, AttrSubmittedAt, AttrUpdatedAt, AttrFinishedAt, AttrBuildSeconds,
-	AttrExecutionARN, AttrRetryOf, AttrSubmitting, AttrClaimedUntil}
+	AttrExecutionARN, AttrRetryOf, AttrSubmitStartedAt, AttrClaimedUntil, AttrWarnings}
 
 // Index names of the table's global secondary indexes.
 const (
 	IndexByStatus = "by-status" // partition status, sort created_at
 	IndexByAvatar = "by-avatar" // partition avatar_id
 )
+
+// Warning is a quality finding on a portrait that was accepted all the
+// same: a stable code and a sentence saying what to improve.
+type Warning struct {
+	Code   string `json:"code" dynamodbav:"code"`
+	Reason string `json:"reason" dynamodbav:"reason"`
+}
 
 // Image describes the portrait as the checks saw it.
 type Image struct {
@@ -106,27 +114,28 @@ type Image struct {
 // Record is one build, as stored in the table. Its JSON form is the public
 // form used by notifications and `avatarctl --json`.
 type Record struct {
-	BuildID      string   `json:"build_id" dynamodbav:"build_id"`
-	Status       Status   `json:"status" dynamodbav:"status"`
-	Name         string   `json:"name" dynamodbav:"name"`
-	Bucket       string   `json:"bucket" dynamodbav:"bucket"`
-	Key          string   `json:"key" dynamodbav:"key"`
-	VersionID    string   `json:"version_id,omitempty" dynamodbav:"version_id,omitempty"`
-	ETag         string   `json:"etag,omitempty" dynamodbav:"etag,omitempty"`
-	Size         int64    `json:"size" dynamodbav:"size"`
-	Image        *Image   `json:"image,omitempty" dynamodbav:"image,omitempty"`
-	AvatarID     string   `json:"avatar_id,omitempty" dynamodbav:"avatar_id,omitempty"`
-	Themes       []string `json:"themes,omitempty" dynamodbav:"themes,omitempty"`
-	Reason       string   `json:"reason,omitempty" dynamodbav:"reason,omitempty"`
-	Error        string   `json:"error,omitempty" dynamodbav:"error,omitempty"`
-	Checks       int      `json:"checks" dynamodbav:"checks"`
-	CreatedAt    string   `json:"created_at" dynamodbav:"created_at"`
-	SubmittedAt  string   `json:"submitted_at,omitempty" dynamodbav:"submitted_at,omitempty"`
-	UpdatedAt    string   `json:"updated_at,omitempty" dynamodbav:"updated_at,omitempty"`
-	FinishedAt   string   `json:"finished_at,omitempty" dynamodbav:"finished_at,omitempty"`
-	BuildSeconds int64    `json:"build_seconds" dynamodbav:"build_seconds,omitempty"`
-	ExecutionARN string   `json:"execution_arn,omitempty" dynamodbav:"execution_arn,omitempty"`
-	RetryOf      string   `json:"retry_of,omitempty" dynamodbav:"retry_of,omitempty"`
+	BuildID      string    `json:"build_id" dynamodbav:"build_id"`
+	Status       Status    `json:"status" dynamodbav:"status"`
+	Name         string    `json:"name" dynamodbav:"name"`
+	Bucket       string    `json:"bucket" dynamodbav:"bucket"`
+	Key          string    `json:"key" dynamodbav:"key"`
+	VersionID    string    `json:"version_id,omitempty" dynamodbav:"version_id,omitempty"`
+	ETag         string    `json:"etag,omitempty" dynamodbav:"etag,omitempty"`
+	Size         int64     `json:"size" dynamodbav:"size"`
+	Image        *Image    `json:"image,omitempty" dynamodbav:"image,omitempty"`
+	Warnings     []Warning `json:"warnings,omitempty" dynamodbav:"warnings,omitempty"`
+	AvatarID     string    `json:"avatar_id,omitempty" dynamodbav:"avatar_id,omitempty"`
+	Themes       []string  `json:"themes,omitempty" dynamodbav:"themes,omitempty"`
+	Reason       string    `json:"reason,omitempty" dynamodbav:"reason,omitempty"`
+	Error        string    `json:"error,omitempty" dynamodbav:"error,omitempty"`
+	Checks       int       `json:"checks" dynamodbav:"checks"`
+	CreatedAt    string    `json:"created_at" dynamodbav:"created_at"`
+	SubmittedAt  string    `json:"submitted_at,omitempty" dynamodbav:"submitted_at,omitempty"`
+	UpdatedAt    string    `json:"updated_at,omitempty" dynamodbav:"updated_at,omitempty"`
+	FinishedAt   string    `json:"finished_at,omitempty" dynamodbav:"finished_at,omitempty"`
+	BuildSeconds int64     `json:"build_seconds" dynamodbav:"build_seconds,omitempty"`
+	ExecutionARN string    `json:"execution_arn,omitempty" dynamodbav:"execution_arn,omitempty"`
+	RetryOf      string    `json:"retry_of,omitempty" dynamodbav:"retry_of,omitempty"`
 	// SubmitStartedAt is set just before the portrait is posted to Mirako, so
 	// that a retried Submit knows a POST may already have been accepted.
 	SubmitStartedAt string `json:"submit_started_at,omitempty" dynamodbav:"submit_started_at,omitempty"`

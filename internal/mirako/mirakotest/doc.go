@@ -1,5 +1,5 @@
 // Package mirakotest is a simulator of the part of the Mirako API the pipeline uses, faithful to
-// Mirako's published OpenAPI 3.1 specification (shared/mirako/openapi.yaml in this project), with
+// Mirako's published OpenAPI 3.1 specification (internal/mirako/openapi, vendored), with
 // scripted outcomes and fault injection. It is an http.Handler: mount it anywhere, start it with
 // NewServer in a test, or run it standalone with `avatarctl sim`.
 //

@@ -26,8 +26,8 @@ import (
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako/mirakotest"
 )
 
-// The spec lives beside the module, in ../shared/mirako/openapi.yaml from the module root.
-var specRelPath = filepath.Join("..", "shared", "mirako", "openapi.yaml")
+// specPath is the vendored specification, relative to this package.
+var specPath = filepath.Join("..", "openapi", "openapi.yaml")
 
 var (
 	specOnce      sync.Once
@@ -40,15 +40,10 @@ var (
 func loadSpec(t testing.TB) validator.Validator {
 	t.Helper()
 	specOnce.Do(func() {
-		root, err := moduleRoot()
-		if err != nil {
-			specErr = err
-			return
-		}
-		path := filepath.Join(root, specRelPath)
+		path := specPath
 		raw, err := os.ReadFile(path)
 		if err != nil {
-			specErr = fmt.Errorf("the Mirako OpenAPI spec is missing: expected it at %s (shared/mirako/openapi.yaml beside the module root): %w", path, err)
+			specErr = fmt.Errorf("the Mirako OpenAPI spec is missing: expected it at %s: %w", path, err)
 			return
 		}
 		doc, err := libopenapi.NewDocument(raw)
@@ -67,24 +62,6 @@ func loadSpec(t testing.TB) validator.Validator {
 		t.Fatal(specErr)
 	}
 	return specValidator
-}
-
-// moduleRoot walks up from the working directory to the directory holding go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory: cannot locate shared/mirako/openapi.yaml")
-		}
-		dir = parent
-	}
 }
 
 // exchange is one request through a validatingProxy and what came back.

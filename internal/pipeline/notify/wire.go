@@ -2,7 +2,6 @@ package notify
 
 import (
 	"context"
-	"log/slog"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
@@ -11,11 +10,19 @@ import (
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
 )
 
+// Lambda is the Notify function's handler, built from its runtime. The
+// state machine discards its result.
+func Lambda(rt pipeline.Runtime) func(context.Context, pipeline.StepInput) (struct{}, error) {
+	return pipeline.Serve("notify", rt, NewFromEnv, func(h *Handler, ctx context.Context, in pipeline.StepInput) (struct{}, error) {
+		return struct{}{}, h.Handle(ctx, in)
+	})
+}
+
 // NewFromEnv builds the Notify function from its environment.
-func NewFromEnv(_ context.Context, cfg aws.Config, getenv func(string) string, log *slog.Logger) (*Handler, error) {
-	c, err := pipeline.NotifyConfigFromEnv(getenv)
+func NewFromEnv(_ context.Context, cfg aws.Config, rt pipeline.Runtime) (*Handler, error) {
+	c, err := pipeline.NotifyConfigFromEnv(rt.Getenv)
 	if err != nil {
 		return nil, err
 	}
-	return &Handler{Config: c, SNS: sns.NewFromConfig(cfg), Log: log, Metrics: &metrics.Emitter{}}, nil
+	return &Handler{Config: c, SNS: sns.NewFromConfig(cfg), Log: rt.Log, Metrics: &metrics.Emitter{W: rt.Stdout}}, nil
 }

@@ -6,17 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
-	avatarpipeline "github.com/avatar-pipeline/avatar-pipeline"
-	"github.com/avatar-pipeline/avatar-pipeline/internal/local"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline/submit"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
@@ -72,30 +67,24 @@ func TestLearnHeadStart(t *testing.T) {
 	}
 }
 
-// fakeDurations is a DurationQuerier serving READY records with these
-// build_seconds values (strings, as DynamoDB returns numbers; "" is an item
-// without the attribute).
+// fakeDurations serves these build times as the newest READY builds'.
 type fakeDurations struct {
 	mu      sync.Mutex
-	seconds []string
+	seconds []int
 	err     error
-	calls   []*dynamodb.QueryInput
+	calls   []int // the n of each read
 }
 
-func (f *fakeDurations) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+func (f *fakeDurations) RecentDurations(_ context.Context, n int) ([]time.Duration, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.calls = append(f.calls, in)
+	f.calls = append(f.calls, n)
 	if f.err != nil {
 		return nil, f.err
 	}
-	out := &dynamodb.QueryOutput{}
+	var out []time.Duration
 	for _, s := range f.seconds {
-		item := map[string]types.AttributeValue{}
-		if s != "" {
-			item[records.AttrBuildSeconds] = &types.AttributeValueMemberN{Value: s}
-		}
-		out.Items = append(out.Items, item)
+		out = append(out, time.Duration(s)*time.Second)
 	}
 	return out, nil
 }
@@ -121,48 +110,25 @@ func (c *clock) add(d time.Duration) {
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func TestLearnedHeadStartQuery(t *testing.T) {
-	f := &fakeDurations{seconds: []string{"2700", "2640", "2760", "2730", "2680"}}
-	l := &submit.LearnedHeadStart{Table: f, TableName: "avatar-builds", Schedule: pipeline.DefaultSchedule, Log: quietLog()}
+func TestLearnedHeadStartReadsRecentBuilds(t *testing.T) {
+	f := &fakeDurations{seconds: []int{2700, 2640, 2760, 2730, 2680}}
+	l := &submit.LearnedHeadStart{Table: f, Schedule: pipeline.DefaultSchedule, Log: quietLog()}
 	// min 2640, max 2760, 5 builds: gaps of 30 s; 2640 − 10 × 30 − 30 = 2310 s.
 	if got, want := l.HeadStart(context.Background(), 120*time.Second), 2310*time.Second; got != want {
 		t.Errorf("got %s, want %s", got, want)
 	}
-	if len(f.calls) != 1 {
-		t.Fatalf("got %d queries, want 1", len(f.calls))
-	}
-	in := f.calls[0]
-	checks := []struct {
-		what      string
-		got, want any
-	}{
-		{"table", aws.ToString(in.TableName), "avatar-builds"},
-		{"index", aws.ToString(in.IndexName), records.IndexByStatus},
-		{"key condition", aws.ToString(in.KeyConditionExpression), "#status = :ready"},
-		{"status name", in.ExpressionAttributeNames["#status"], records.AttrStatus},
-		{"status value", in.ExpressionAttributeValues[":ready"], &types.AttributeValueMemberS{Value: string(records.StatusReady)}},
-		{"projection", aws.ToString(in.ProjectionExpression), "#seconds"},
-		{"projected name", in.ExpressionAttributeNames["#seconds"], records.AttrBuildSeconds},
-		{"newest first", aws.ToBool(in.ScanIndexForward), false},
-		{"limit", aws.ToInt32(in.Limit), int32(pipeline.LearnSamples)},
-	}
-	for _, c := range checks {
-		if fmt.Sprint(c.got) != fmt.Sprint(c.want) {
-			t.Errorf("%s: got %v, want %v", c.what, c.got, c.want)
-		}
+	if !slices.Equal(f.calls, []int{pipeline.LearnSamples}) {
+		t.Errorf("got reads %v, want one of %d builds", f.calls, pipeline.LearnSamples)
 	}
 }
 
 func TestLearnedHeadStartThinHistory(t *testing.T) {
 	tests := []struct {
 		name    string
-		seconds []string
+		seconds []int
 	}{
 		{"no READY builds", nil},
-		{"four builds", []string{"2700", "2700", "2700", "2700"}},
-		// Items without a usable build time do not count.
-		{"five items, three usable", []string{"2700", "", "2700", "0", "2700"}},
-		{"unparsable numbers", []string{"2700", "x", "2700", "2700", "-5"}},
+		{"four builds", []int{2700, 2700, 2700, 2700}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -173,14 +139,14 @@ func TestLearnedHeadStartThinHistory(t *testing.T) {
 		})
 	}
 	// MinSamples lowers the bar.
-	l := &submit.LearnedHeadStart{Table: &fakeDurations{seconds: []string{"2700", "2700"}}, MinSamples: 2, Schedule: pipeline.DefaultSchedule}
+	l := &submit.LearnedHeadStart{Table: &fakeDurations{seconds: []int{2700, 2700}}, MinSamples: 2, Schedule: pipeline.DefaultSchedule, Log: quietLog()}
 	if got, want := l.HeadStart(context.Background(), 120*time.Second), 2670*time.Second; got != want {
 		t.Errorf("MinSamples 2: got %s, want %s", got, want)
 	}
 }
 
 func TestLearnedHeadStartCache(t *testing.T) {
-	f := &fakeDurations{seconds: []string{"2700", "2700", "2700", "2700", "2700"}}
+	f := &fakeDurations{seconds: []int{2700, 2700, 2700, 2700, 2700}}
 	c := &clock{now: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
 	l := &submit.LearnedHeadStart{Table: f, Schedule: pipeline.DefaultSchedule, Now: c.Now, Log: quietLog()}
 	ctx := context.Background()
@@ -190,7 +156,7 @@ func TestLearnedHeadStartCache(t *testing.T) {
 		t.Fatalf("got %s, want %s", got, want)
 	}
 	c.add(pipeline.LearnTTL - time.Second)
-	f.seconds = []string{"600", "600", "600", "600", "600"}
+	f.seconds = []int{600, 600, 600, 600, 600}
 	if got, want := head(), 2670*time.Second; got != want || f.queries() != 1 {
 		t.Errorf("within the TTL: got %s after %d queries, want %s from 1 query", got, f.queries(), want)
 	}
@@ -219,8 +185,8 @@ func TestLearnedHeadStartCache(t *testing.T) {
 }
 
 func TestLearnedHeadStartConcurrent(t *testing.T) {
-	f := &fakeDurations{seconds: []string{"2700", "2700", "2700", "2700", "2700"}}
-	l := &submit.LearnedHeadStart{Table: f, Schedule: pipeline.DefaultSchedule}
+	f := &fakeDurations{seconds: []int{2700, 2700, 2700, 2700, 2700}}
+	l := &submit.LearnedHeadStart{Table: f, Schedule: pipeline.DefaultSchedule, Log: quietLog()}
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
@@ -267,62 +233,41 @@ func TestSubmitConfigLearnedHeadStart(t *testing.T) {
 	}
 }
 
-// TestLearnedHeadStartAgainstDynamoDB runs the query against the DynamoDB
-// API (moto, through the local stack) on a table made from the template's
-// schema: READY records of other builds are read newest first, other
-// statuses are not, and Submit uses the learned wait.
-func TestLearnedHeadStartAgainstDynamoDB(t *testing.T) {
+// TestLearnedHeadStartFromTheStore reads the build store: READY records
+// of other builds newest first, other statuses not, and Submit uses the
+// learned wait.
+func TestLearnedHeadStartFromTheStore(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	ctx := context.Background()
-	schema, err := avatarpipeline.TableSchema()
-	if err != nil {
-		t.Fatal(err)
-	}
-	table := "learned-" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
-	if _, err := e.db.CreateTable(ctx, local.TableInput(table, schema)); err != nil {
-		t.Fatal(err)
-	}
 	created := time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)
-	put := func(i int, status records.Status, seconds int64) {
-		rec := map[string]types.AttributeValue{
-			records.AttrBuildID:   &types.AttributeValueMemberS{Value: fmt.Sprintf("b%02d", i)},
-			records.AttrStatus:    &types.AttributeValueMemberS{Value: string(status)},
-			records.AttrCreatedAt: &types.AttributeValueMemberS{Value: records.FormatTime(created.Add(time.Duration(i) * time.Minute))},
-		}
-		if seconds > 0 {
-			rec[records.AttrBuildSeconds] = &types.AttributeValueMemberN{Value: fmt.Sprint(seconds)}
-		}
-		if _, err := e.db.PutItem(ctx, &dynamodb.PutItemInput{TableName: &table, Item: rec}); err != nil {
+	i := 0
+	put := func(status records.Status, seconds int64) {
+		i++
+		rec := records.Record{BuildID: fmt.Sprintf("b%02d", i), Status: status, BuildSeconds: seconds, ExecutionARN: "old",
+			CreatedAt: records.FormatTime(created.Add(time.Duration(i) * time.Minute))}
+		if _, err := e.table.Register(ctx, rec); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// 25 old builds of 5 minutes, then 20 newer ones of 44 to 46 minutes, and
-	// failures of every length, which must not count.
-	i := 0
+	// 25 old builds of 5 minutes, then 20 newer ones of 44 to 46 minutes,
+	// and failures of every length, which must not count.
 	for range 25 {
-		put(i, records.StatusReady, 300)
-		i++
+		put(records.StatusReady, 300)
 	}
 	for k := range 20 {
-		put(i, records.StatusReady, 2640+int64(k%5)*30) // 2640 … 2760
-		i++
-		put(i, records.StatusError, 30)
-		i++
+		put(records.StatusReady, 2640+int64(k%5)*30) // 2640 … 2760
+		put(records.StatusError, 30)
 	}
-	put(i, records.StatusBuilding, 0)
-
-	l := &submit.LearnedHeadStart{Table: e.db, TableName: table, Samples: 20, Schedule: pipeline.DefaultSchedule, Log: quietLog()}
+	put(records.StatusBuilding, 0)
+	l := &submit.LearnedHeadStart{Table: e.table, Samples: 20, Schedule: pipeline.DefaultSchedule, Log: quietLog()}
 	// Only the 20 newest READY builds: min 2640, max 2760, gaps of 120/19 s.
 	want := (2640*time.Second - pipeline.LearnMargin*120*time.Second/19 - 30*time.Second).Truncate(time.Second)
 	if got := l.HeadStart(ctx, 120*time.Second); got != want {
 		t.Errorf("got %s, want %s (from the 20 newest READY builds only)", got, want)
 	}
-
-	// Submit uses it for the first wait.
-	e.h.HeadStart = l
-	ev, _ := e.put(t, "learned.jpg", portraitJPEG(t, 1024, 1024), nil)
-	st, err := e.submit(e.admit(t, ev, "exec-learned"), t)
+	e.h.Submission.HeadStart = l
+	st, err := e.submit(t, e.admit(t, e.upload(t, "learned.jpg", portraitJPEG(t, 1024, 1024), nil), "exec-learned"))
 	if err != nil {
 		t.Fatal(err)
 	}
