@@ -201,4 +201,3 @@ func TestFindAndList(t *testing.T) {
 		t.Errorf("RecentDurations: got %v, %v, want [45m]", durations, err)
 	}
 }
-
