@@ -16,6 +16,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/smithy-go"
+
+	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
+	"github.com/aws/aws-lambda-go/events"
 )
 
 // Environment variable names of the webhook function.
@@ -45,16 +48,20 @@ type Config struct {
 	QueueURL string
 }
 
-// NewFromEnv builds the webhook function from its environment: what its
-// main does at cold start, and the local stack in-process. It makes no
+// Lambda is the webhook function's handler, built from its runtime.
+func Lambda(rt pipeline.Runtime) func(context.Context, events.SQSEvent) (events.SQSEventResponse, error) {
+	return pipeline.Serve("webhook", rt, NewFromEnv, (*Handler).Handle)
+}
+
+// NewFromEnv builds the webhook function from its environment. It makes no
 // AWS call: the secret is read on first use.
-func NewFromEnv(_ context.Context, cfg aws.Config, getenv func(string) string, log *slog.Logger) (*Handler, error) {
+func NewFromEnv(_ context.Context, cfg aws.Config, rt pipeline.Runtime) (*Handler, error) {
 	c := Config{
-		URL:      strings.TrimSpace(getenv(EnvURL)),
-		SecretID: strings.TrimSpace(getenv(EnvSecretID)),
-		QueueURL: strings.TrimSpace(getenv(EnvQueueURL)),
+		URL:      strings.TrimSpace(rt.Getenv(EnvURL)),
+		SecretID: strings.TrimSpace(rt.Getenv(EnvSecretID)),
+		QueueURL: strings.TrimSpace(rt.Getenv(EnvQueueURL)),
 	}
-	return New(c, sqs.NewFromConfig(cfg), secretsmanager.NewFromConfig(cfg), log)
+	return New(c, sqs.NewFromConfig(cfg), secretsmanager.NewFromConfig(cfg), rt.Log)
 }
 
 // New builds a handler, refusing a URL it must not post to.

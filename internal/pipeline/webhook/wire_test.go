@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/smithy-go"
@@ -57,13 +58,13 @@ func TestNewFromEnv(t *testing.T) {
 				env[k] = v
 			}
 		}
-		_, err := NewFromEnv(context.Background(), aws.Config{Region: "us-east-1"}, func(k string) string { return env[k] }, slog.Default())
+		_, err := NewFromEnv(context.Background(), aws.Config{Region: "us-east-1"}, pipeline.Runtime{Getenv: func(k string) string { return env[k] }, Log: slog.Default()})
 		if err == nil || !strings.Contains(err.Error(), missing) {
 			t.Errorf("without %s: got %v, want an error naming it", missing, err)
 		}
 	}
 	// No AWS call at construction: these credentials would fail one.
-	h, err := NewFromEnv(context.Background(), aws.Config{Region: "us-east-1"}, func(k string) string { return full[k] }, slog.Default())
+	h, err := NewFromEnv(context.Background(), aws.Config{Region: "us-east-1"}, pipeline.Runtime{Getenv: func(k string) string { return full[k] }, Log: slog.Default()})
 	if err != nil {
 		t.Fatal(err)
 	}
