@@ -269,6 +269,10 @@ func TestE2EWaitTimeout(t *testing.T) {
 	if w.code != exitWaitTimeout || !strings.Contains(w.stderr, "at --timeout; it goes on") {
 		t.Errorf("wait --timeout: got exit %d stderr %q, want 6 and a hint", w.code, w.stderr)
 	}
+	// On a loaded machine the build may not be registered yet; retry needs it.
+	for start := time.Now(); onLocal(t, s, "view", up.BuildID).code != exitOK && time.Since(start) < time.Minute; {
+		time.Sleep(500 * time.Millisecond)
+	}
 	if rr := onLocal(t, s, "retry", up.BuildID); rr.code != exitError || !strings.Contains(rr.stderr, "--force") {
 		t.Errorf("retry of a running build: got exit %d stderr %q, want 1 and --force", rr.code, rr.stderr)
 	}

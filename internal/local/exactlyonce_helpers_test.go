@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	sfntypes "github.com/aws/aws-sdk-go-v2/service/sfn/types"
@@ -26,21 +24,11 @@ import (
 // scanRecords reads every record in the table, following Scan's pages.
 func scanRecords(ctx context.Context, t *testing.T, s *Stack) []records.Record {
 	t.Helper()
-	db := dynamodb.NewFromConfig(s.AWSConfig())
-	var out []records.Record
-	p := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{TableName: aws.String(s.Resources.Table), ConsistentRead: aws.Bool(true)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			t.Fatalf("scan the table: %v", err)
-		}
-		var recs []records.Record
-		if err := attributevalue.UnmarshalListOfMaps(page.Items, &recs); err != nil {
-			t.Fatalf("scan the table: %v", err)
-		}
-		out = append(out, recs...)
+	recs, err := reader(s).All(ctx)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return recs
 }
 
 // executions lists every execution of the stack's state machine.

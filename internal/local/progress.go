@@ -6,24 +6,14 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/records/store"
 )
-
-// TableScanner is the part of the DynamoDB client the progress log uses.
-type TableScanner interface {
-	Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
-}
 
 // progress logs each build's status changes by scanning the table: a local
 // table holds a handful of records, and a scan a second costs nothing.
 type progress struct {
-	db     TableScanner
-	table  string
+	table  *store.Table
 	printf func(format string, args ...any)
 	seen   map[string]string // build id → the last line printed for it
 }
@@ -47,28 +37,17 @@ func (p *progress) scan(ctx context.Context) error {
 	if p.seen == nil {
 		p.seen = map[string]string{}
 	}
-	var start map[string]ddbtypes.AttributeValue
-	for {
-		out, err := p.db.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(p.table), ExclusiveStartKey: start})
-		if err != nil {
-			return fmt.Errorf("scan %s: %w", p.table, err)
-		}
-		var recs []records.Record
-		if err := attributevalue.UnmarshalListOfMaps(out.Items, &recs); err != nil {
-			return fmt.Errorf("scan %s: %w", p.table, err)
-		}
-		for _, r := range recs {
-			line := progressLine(r)
-			if p.seen[r.BuildID] != line {
-				p.seen[r.BuildID] = line
-				p.printf("%s", line)
-			}
-		}
-		if len(out.LastEvaluatedKey) == 0 {
-			return nil
-		}
-		start = out.LastEvaluatedKey
+	recs, err := p.table.All(ctx)
+	if err != nil {
+		return err
 	}
+	for _, r := range recs {
+		if line := progressLine(r); p.seen[r.BuildID] != line {
+			p.seen[r.BuildID] = line
+			p.printf("%s", line)
+		}
+	}
+	return nil
 }
 
 // progressLine describes a build's state in one line.

@@ -95,8 +95,8 @@ func TestE2ETokenNeverLeaks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(scan.Items) != len(objs) {
-		t.Errorf("got %d records, want %d", len(scan.Items), len(objs))
+	if all, err := reader(s).All(ctx); err != nil || len(all) != len(objs) {
+		t.Errorf("got %d records (%v), want %d", len(all), err, len(objs))
 	}
 	for _, r := range recs {
 		raw, _ := json.Marshal(r)

@@ -22,6 +22,7 @@ import (
 	"github.com/avatar-pipeline/avatar-pipeline/internal/metrics"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako/mirakotest"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/records/store"
 	"github.com/avatar-pipeline/avatar-pipeline/statemachine"
 )
 
@@ -191,7 +192,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		StateMachineARN: s.Resources.StateMachineARN,
 		Logf:            out.printf,
 	}
-	prog := &progress{db: dynamodb.NewFromConfig(cfg), table: s.Resources.Table, printf: out.printf}
+	prog := &progress{table: &store.Table{DB: dynamodb.NewFromConfig(cfg), Name: s.Resources.Table}, printf: out.printf}
 	s.wg.Add(2)
 	go func() { defer s.wg.Done(); pump.Run(bg) }()
 	go func() { defer s.wg.Done(); prog.run(bg, time.Second) }()

@@ -130,6 +130,29 @@ func (t *Table) byPrefix(ctx context.Context, prefix string) (records.Record, er
 	return t.Load(ctx, ids[0])
 }
 
+// All reads every build record by scanning the table (the ownership
+// markers left out): for a small table only, such as the local stack's.
+func (t *Table) All(ctx context.Context) ([]records.Record, error) {
+	var out []records.Record
+	for p := dynamodb.NewScanPaginator(t.DB, &dynamodb.ScanInput{TableName: &t.Name, ConsistentRead: aws.Bool(true)}); p.HasMorePages(); {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("scan table %s: %w", t.Name, err)
+		}
+		for _, item := range page.Items {
+			if id, _ := item[records.AttrBuildID].(*types.AttributeValueMemberS); id == nil || strings.HasPrefix(id.Value, avatarPrefix) {
+				continue
+			}
+			rec, err := decode(item)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, rec)
+		}
+	}
+	return out, nil
+}
+
 // ListOptions select the builds List returns.
 type ListOptions struct {
 	Status records.Status // only this status, if set

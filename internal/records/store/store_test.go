@@ -142,6 +142,9 @@ func TestSetAvatarOwnsTheAvatar(t *testing.T) {
 	if b1.AvatarID != "av-1" || b1.Status != records.StatusPending || b1.SubmittedAt != records.FormatTime(t0) {
 		t.Errorf("b1: got avatar %q status %s submitted %s", b1.AvatarID, b1.Status, b1.SubmittedAt)
 	}
+	if all, err := tbl.All(ctx); err != nil || len(all) != 2 {
+		t.Errorf("All: got %d records, %v, want the 2 builds without the ownership marker", len(all), err)
+	}
 	// The index catches up later; until then a lookup by avatar misses.
 	if _, err := tbl.ByAvatar(ctx, "av-1"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("lagging index: got %v, want not found", err)
