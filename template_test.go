@@ -773,27 +773,13 @@ func TestSubmitOutlastsItsClaim(t *testing.T) {
 	if submit.UploadTimeout >= timeout {
 		t.Errorf("the upload's timeout %s is not shorter than the function's %s", submit.UploadTimeout, timeout)
 	}
-	type retrier struct {
-		ErrorEquals     []string
-		IntervalSeconds float64
-		MaxAttempts     int
-		BackoffRate     float64
-		MaxDelaySeconds float64
-		JitterStrategy  string
-	}
-	var def struct {
-		States map[string]struct{ Retry []retrier }
-	}
-	if err := json.Unmarshal(statemachine.Definition, &def); err != nil {
-		t.Fatal(err)
-	}
-	retries := func(name string) (retrier, bool) {
-		for _, r := range def.States["Submit"].Retry {
+	retries := func(name string) (statemachine.Retrier, bool) {
+		for _, r := range statemachine.Build().States["Submit"].Retry {
 			if slices.Contains(r.ErrorEquals, name) {
 				return r, true
 			}
 		}
-		return retrier{}, false
+		return statemachine.Retrier{}, false
 	}
 	worst := timeout + submit.ClaimMargin // the lost release
 	for _, name := range []string{"Lambda.ServiceException", "Sandbox.Timedout", "MirakoUnavailableError"} {
@@ -805,7 +791,7 @@ func TestSubmitOutlastsItsClaim(t *testing.T) {
 		if name == "Lambda.ServiceException" {
 			claim += timeout
 		}
-		worst += time.Duration(r.MaxAttempts) * claim
+		worst += time.Duration(r.Attempts()) * claim
 	}
 	r, ok := retries("SubmitInProgressError")
 	if !ok {
@@ -816,7 +802,7 @@ func TestSubmitOutlastsItsClaim(t *testing.T) {
 	}
 	var total time.Duration
 	interval := r.IntervalSeconds
-	for range r.MaxAttempts {
+	for range r.Attempts() {
 		total += time.Duration(interval * float64(time.Second))
 		interval *= max(r.BackoffRate, 1)
 		if r.MaxDelaySeconds > 0 {

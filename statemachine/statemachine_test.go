@@ -9,53 +9,13 @@ import (
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
 )
 
-type state struct {
-	Type       string
-	Next       string
-	End        bool
-	Default    string
-	Resource   string
-	Parameters map[string]any
-	Choices    []map[string]any
-	Retry      []struct{ ErrorEquals []string }
-	Catch      []struct {
-		ErrorEquals []string
-		Next        string
-	}
-}
-
-type machine struct {
-	StartAt string
-	States  map[string]state
-}
-
-func load(t *testing.T) machine {
+func load(t *testing.T) Machine {
 	t.Helper()
-	var m machine
-	if err := json.Unmarshal(Definition, &m); err != nil {
+	m, err := Parse(Definition)
+	if err != nil {
 		t.Fatalf("build.asl.json does not parse: %v", err)
 	}
 	return m
-}
-
-// targets lists the states a state can move to.
-func (s state) targets() []string {
-	var out []string
-	if s.Next != "" {
-		out = append(out, s.Next)
-	}
-	if s.Default != "" {
-		out = append(out, s.Default)
-	}
-	for _, c := range s.Choices {
-		if n, ok := c["Next"].(string); ok {
-			out = append(out, n)
-		}
-	}
-	for _, c := range s.Catch {
-		out = append(out, c.Next)
-	}
-	return out
 }
 
 func TestTransitionsExistAndEveryStateIsReachable(t *testing.T) {
@@ -69,11 +29,10 @@ func TestTransitionsExistAndEveryStateIsReachable(t *testing.T) {
 		name := queue[0]
 		queue = queue[1:]
 		s := m.States[name]
-		terminal := s.End || s.Type == "Succeed" || s.Type == "Fail"
-		if !terminal && len(s.targets()) == 0 {
+		if !s.Terminal() && len(s.Targets(true)) == 0 {
 			t.Errorf("state %s has no way out", name)
 		}
-		for _, next := range s.targets() {
+		for _, next := range s.Targets(true) {
 			if _, ok := m.States[next]; !ok {
 				t.Errorf("state %s moves to %q, which does not exist", name, next)
 				continue

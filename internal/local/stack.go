@@ -19,7 +19,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
-	"github.com/avatar-pipeline/avatar-pipeline/internal/metrics"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako/mirakotest"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records/store"
@@ -99,7 +98,7 @@ type Stack struct {
 	// Env is each function's environment, by local function name.
 	Env map[string]map[string]string
 	// Metrics tallies the functions' metric lines (Metrics.Summary).
-	Metrics metrics.Tally
+	Metrics Tally
 
 	out     *printer
 	base    *base

@@ -1,7 +1,6 @@
 package pipeline_test
 
 import (
-	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -32,29 +31,8 @@ const (
 	startEndEvent = 1
 )
 
-// historyState is the part of an ASL state that decides its history.
-type historyState struct {
-	Type    string
-	Next    string
-	End     bool
-	Default string
-	Choices []struct{ Next string }
-	Catch   []struct{ Next string }
-	Retry   []historyRetry
-}
-
-type historyRetry struct {
-	ErrorEquals []string
-	MaxAttempts *int
-}
-
-type historyMachine struct {
-	StartAt string
-	States  map[string]historyState
-}
-
 // events is what one entry of the state adds, without retries.
-func (s historyState) events() int {
+func events(s statemachine.State) int {
 	switch s.Type {
 	case "Task":
 		return taskEvents
@@ -66,42 +44,15 @@ func (s historyState) events() int {
 
 // retries is the most failed attempts the state retries on one entry:
 // every retrier counts its own attempts, so the worst case uses them all.
-func (s historyState) retries() int {
+func retries(s statemachine.State) int {
 	n := 0
 	for _, r := range s.Retry {
-		if r.MaxAttempts == nil {
-			n += 3 // the ASL default
-		} else {
-			n += *r.MaxAttempts
-		}
+		n += r.Attempts()
 	}
 	return n
 }
 
-// next lists the states a state can go to; caught says whether to follow
-// Catch transitions too.
-func (s historyState) next(caught bool) []string {
-	var out []string
-	if s.Next != "" {
-		out = append(out, s.Next)
-	}
-	if s.Default != "" {
-		out = append(out, s.Default)
-	}
-	for _, c := range s.Choices {
-		out = append(out, c.Next)
-	}
-	if caught {
-		for _, c := range s.Catch {
-			out = append(out, c.Next)
-		}
-	}
-	return out
-}
-
-func (s historyState) terminal() bool {
-	return s.End || s.Type == "Succeed" || s.Type == "Fail"
-}
+type historyMachine struct{ statemachine.Machine }
 
 // longest is the most events a simple path from `from` can add before it
 // reaches `to` (not counting to's own events) or ends the execution
@@ -117,13 +68,13 @@ func (m historyMachine) longest(from, to string, avoid map[string]bool, weight f
 			return 0, false
 		}
 		s := m.States[state]
-		if to == "" && s.terminal() {
+		if to == "" && s.Terminal() {
 			return weight(state) + startEndEvent, true
 		}
 		seen[state] = true
 		defer delete(seen, state)
 		best, ok := 0, false
-		for _, n := range s.next(true) {
+		for _, n := range s.Targets(true) {
 			if e, f := walk(n, seen); f && (!ok || e > best) {
 				best, ok = e, true
 			}
@@ -140,23 +91,20 @@ func (m historyMachine) longest(from, to string, avoid map[string]bool, weight f
 // retry outside the loop is used too. The loop's own retries are bounded
 // separately: see the logged headroom and the worst cases below.
 func TestHistoryStaysUnderTheLimit(t *testing.T) {
-	var m historyMachine
-	if err := json.Unmarshal(statemachine.Definition, &m); err != nil {
-		t.Fatal(err)
-	}
+	m := historyMachine{statemachine.Build()}
 	const loop = "WaitForBuild"
 	if m.States[loop].Type != "Wait" {
 		t.Fatalf("the poll loop's Wait state %s is missing", loop)
 	}
-	plain := func(s string) int { return m.States[s].events() }
-	retried := func(s string) int { return plain(s) + retryEvents*m.States[s].retries() }
+	plain := func(s string) int { return events(m.States[s]) }
+	retried := func(s string) int { return plain(s) + retryEvents*retries(m.States[s]) }
 
 	// One trip: from entering the Wait state to entering it again, along
 	// the workflow's own transitions (a Catch leaves the loop).
 	var trips [][]string
 	var walk func(path []string)
 	walk = func(path []string) {
-		for _, n := range m.States[path[len(path)-1]].next(false) {
+		for _, n := range m.States[path[len(path)-1]].Targets(false) {
 			switch {
 			case n == loop:
 				trips = append(trips, slices.Clone(path))
@@ -224,8 +172,8 @@ func TestHistoryStaysUnderTheLimit(t *testing.T) {
 	// which ends the retries, starts the count again). Per trip, at worst:
 	typed := []string{"RateLimitedError", "MirakoUnavailableError", "AWSUnavailableError", "MirakoRejectedError"}
 	// anyTrip keeps the retriers of errors any trip can meet.
-	anyTrip := func(s historyState) historyState {
-		s.Retry = slices.DeleteFunc(slices.Clone(s.Retry), func(r historyRetry) bool {
+	anyTrip := func(s statemachine.State) statemachine.State {
+		s.Retry = slices.DeleteFunc(slices.Clone(s.Retry), func(r statemachine.Retrier) bool {
 			return !slices.ContainsFunc(r.ErrorEquals, func(e string) bool { return !slices.Contains(typed, e) })
 		})
 		return s
@@ -234,9 +182,9 @@ func TestHistoryStaysUnderTheLimit(t *testing.T) {
 	mirakoRetries := 0
 	for _, name := range tripPath {
 		s := m.States[name]
-		n := anyTrip(s).retries()
+		n := retries(anyTrip(s))
 		perTrip += retryEvents * n
-		mirakoRetries += retryEvents * (s.retries() - n)
+		mirakoRetries += retryEvents * (retries(s) - n)
 	}
 	perTripMirako := float64(mirakoRetries) / checkstatus.MaxCheckErrors
 	everyTrip := pipeline.EventsPerCheck + float64(perTrip) + perTripMirako

@@ -54,7 +54,7 @@ func (h *Handler) Handle(ctx context.Context, in pipeline.StepInput) (pipeline.S
 		st.Finish(now, records.StatusTimedOut, fmt.Sprintf(
 			"Mirako did not finish the build before the deadline (%s, after %d checks); its last status was %s",
 			st.Deadline, st.Checks, st.Status))
-		log.Warn("timed out", "checks", st.Checks)
+		log.WarnContext(ctx, "timed out", "checks", st.Checks)
 		return st, nil
 	}
 	if st.Checks >= pipeline.MaxChecks {
@@ -73,7 +73,7 @@ func (h *Handler) Handle(ctx context.Context, in pipeline.StepInput) (pipeline.S
 	if err != nil {
 		err = pipeline.MirakoError(h.Metrics, "check status of "+st.BuildID, err)
 		if _, rejected := err.(*pipeline.MirakoRejectedError); rejected || st.CheckErrors+1 >= MaxCheckErrors {
-			log.Error("status check failed", "error", err, "check_errors", st.CheckErrors+1)
+			log.ErrorContext(ctx, "status check failed", "error", err, "check_errors", st.CheckErrors+1)
 			return st, err
 		}
 		st.CheckErrors++
@@ -83,7 +83,7 @@ func (h *Handler) Handle(ctx context.Context, in pipeline.StepInput) (pipeline.S
 			wait = rl.RetryAfter // Mirako asked for longer
 		}
 		st.WaitSeconds = pipeline.Seconds(wait)
-		log.Warn("status check met a transient fault; will check again", "error", err, "check_errors", st.CheckErrors)
+		log.WarnContext(ctx, "status check met a transient fault; will check again", "error", err, "check_errors", st.CheckErrors)
 		return st, nil
 	}
 	st.CheckErrors = 0
@@ -114,6 +114,6 @@ func (h *Handler) Handle(ctx context.Context, in pipeline.StepInput) (pipeline.S
 		return st, &pipeline.MirakoRejectedError{Op: "check status of " + st.BuildID,
 			Err: fmt.Errorf("Mirako returned unknown status %q", avatar.Status)}
 	}
-	log.Info("checked", "status", st.Status, "outcome", st.Outcome, "checks", st.Checks)
+	log.InfoContext(ctx, "checked", "status", st.Status, "outcome", st.Outcome, "checks", st.Checks)
 	return st, nil
 }

@@ -11,10 +11,12 @@ import (
 	"net/http/httptest"
 	"os"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
@@ -194,5 +196,29 @@ func TestCheckStatusGivesUpAfterRepeatedFaults(t *testing.T) {
 	}
 	if rl.RetryAfter != 7*time.Second {
 		t.Errorf("got RetryAfter %s, want 7s", rl.RetryAfter)
+	}
+}
+
+// TestLogsCarryRequestAndBuild: CheckStatus's log lines during an
+// invocation carry the Lambda request id and the build id.
+func TestLogsCarryRequestAndBuild(t *testing.T) {
+	out, err := os.CreateTemp(t.TempDir(), "stdout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout := os.Stdout
+	os.Stdout = out
+	log := lambdacontext.NewLogger()
+	os.Stdout = stdout
+	h := &Handler{Config: pipeline.CheckStatusConfig{Interval: 30 * time.Second}, Mirako: mirakoServer(t, 200, avatarJSON("BUILDING", "null"), nil), Log: log}
+	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "req-7"})
+	st := pipeline.State{Record: records.Record{BuildID: "b-logged", AvatarID: testAvatarID, Status: records.StatusPending},
+		Deadline: records.FormatTime(time.Now().Add(time.Hour))}
+	if _, err := h.Handle(ctx, pipeline.StepInput{Build: st}); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(out.Name())
+	if l := strings.TrimSpace(string(raw)); l == "" || !strings.Contains(l, "requestId=req-7") || !strings.Contains(l, "build_id=b-logged") {
+		t.Errorf("got log %q, want lines with the request id and the build id", l)
 	}
 }

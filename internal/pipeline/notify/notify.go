@@ -85,7 +85,7 @@ func (h *Handler) Handle(ctx context.Context, in pipeline.StepInput) error {
 		return &pipeline.PublishFailedError{BuildID: st.BuildID, Err: err}
 	}
 	h.Metrics.Build(st.Record)
-	h.Log.Info("notified", "build_id", st.BuildID, "avatar_id", st.AvatarID, "execution", st.ExecutionARN,
+	h.Log.InfoContext(ctx, "notified", "build_id", st.BuildID, "avatar_id", st.AvatarID, "execution", st.ExecutionARN,
 		"status", st.Status, "event_id", ev.ID)
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"reflect"
 	"runtime"
 	"slices"
@@ -25,6 +26,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -736,5 +738,40 @@ func TestUnreadableTokenFailsAfterAdmission(t *testing.T) {
 	}
 	if n := e.sim.Stats().Requests[mirakotest.EndpointBuild]; n != 0 {
 		t.Errorf("posted %d times without a token", n)
+	}
+}
+
+// TestLogsCarryRequestAndBuild: every line Submit logs during an invocation
+// carries the Lambda request id (aws-lambda-go's logger adds it to the
+// *Context calls) and the build id.
+func TestLogsCarryRequestAndBuild(t *testing.T) {
+	out, err := os.CreateTemp(t.TempDir(), "stdout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout := os.Stdout
+	os.Stdout = out // lambdacontext's handler writes to the standard output it finds
+	log := lambdacontext.NewLogger()
+	os.Stdout = stdout
+	e := setup(t)
+	e.h.Admission.Log, e.h.Submission.Log = log, log
+	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: "req-42"})
+	st, err := e.invoke(ctx, t, map[string]any{"step": "admit", "event": e.upload(t, "logged.jpg", portraitJPEG(t, 512, 512), nil), "execution_arn": "exec"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.sim.ScriptFor(mirakotest.EndpointBuild, mirakotest.FaultAcceptThenReset, 1) // a warning and an adoption
+	if _, err := e.invoke(ctx, t, map[string]any{"step": "submit", "build": st}); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(out.Name())
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	if len(lines) < 3 {
+		t.Fatalf("got %d log lines, want admission, the failed post and the adoption at least:\n%s", len(lines), raw)
+	}
+	for _, l := range lines {
+		if !strings.Contains(l, "requestId=req-42") || !strings.Contains(l, "build_id="+st.BuildID) {
+			t.Errorf("a log line lacks the request id or the build id: %s", l)
+		}
 	}
 }

@@ -1,4 +1,4 @@
-package metrics
+package local
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/avatar-pipeline/avatar-pipeline/internal/metrics"
 )
 
 // Tally reads EMF lines, as an io.Writer, and sums the build metrics in
@@ -46,8 +48,8 @@ func (t *Tally) add(line []byte) {
 	if _, ok := doc["_aws"]; !ok {
 		return
 	}
-	status, _ := doc[DimStatus].(string)
-	n, ok := doc[Builds].(float64)
+	status, _ := doc[metrics.DimStatus].(string)
+	n, ok := doc[metrics.Builds].(float64)
 	if status == "" || !ok {
 		return
 	}
@@ -55,11 +57,11 @@ func (t *Tally) add(line []byte) {
 		t.builds, t.seconds, t.timed = map[string]int{}, map[string]float64{}, map[string]int{}
 	}
 	t.builds[status] += int(n)
-	if s, ok := doc[BuildSeconds].(float64); ok {
+	if s, ok := doc[metrics.BuildSeconds].(float64); ok {
 		t.seconds[status] += s
 		t.timed[status]++
 	}
-	if c, ok := doc[StatusChecks].(float64); ok {
+	if c, ok := doc[metrics.StatusChecks].(float64); ok {
 		t.checks += c
 		t.checked++
 	}

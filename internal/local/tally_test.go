@@ -1,8 +1,9 @@
-package metrics
+package local
 
 import (
 	"testing"
 
+	"github.com/avatar-pipeline/avatar-pipeline/internal/metrics"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
 )
 
@@ -11,7 +12,7 @@ func TestTallySummarisesEmittedLines(t *testing.T) {
 	if got := tally.Summary(); got != "no builds finished" {
 		t.Errorf("empty: got %q", got)
 	}
-	e := &Emitter{W: &tally}
+	e := &metrics.Emitter{W: &tally}
 	e.Build(records.Record{Status: records.StatusReady, AvatarID: "a", Checks: 4, BuildSeconds: 20})
 	e.Build(records.Record{Status: records.StatusReady, AvatarID: "b", Checks: 6, BuildSeconds: 30})
 	e.Build(records.Record{Status: records.StatusRejected})
