@@ -1,6 +1,7 @@
 # avatar-pipeline: build, check, run and deploy.
 #
 #   make test     every test, unit and end to end (then the race detector on the concurrent packages)
+#   make permissions  the permission proof alone: the functions' requests against the SAM transform's roles
 #   make lint     gofmt, go vet, cfn-lint
 #   make ci       lint + test + the three Lambda builds, with their sizes
 #   make sizes    build the three arm64 binaries into bin/ and print their sizes
@@ -16,6 +17,9 @@
 
 SHELL := /bin/bash
 GO ?= go
+# Runs a command with moto_server, cfn-lint and the SAM translator on PATH,
+# setting them up in .venv on a fresh machine (tools/requirements.txt).
+PYTOOLS := tools/with-python-tools
 
 # Logical ids of the functions in template.yaml; build-<Name>Function builds
 # ./functions/<name, lower case>.
@@ -45,7 +49,7 @@ FUZZTIME ?= 15s
 BIN ?= bin
 
 .DEFAULT_GOAL := help
-.PHONY: help $(BUILD_TARGETS) test lint ci sizes bench local deploy fuzz clean
+.PHONY: help $(BUILD_TARGETS) test permissions lint ci sizes bench local deploy fuzz clean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -56,14 +60,18 @@ $(BUILD_TARGETS): build-%Function:
 	$(GOBUILD) -o $(ARTIFACTS_DIR)/bootstrap ./functions/$(shell printf '%s' '$*' | tr '[:upper:]' '[:lower:]')
 
 test:
-	$(GO) test -count=1 -timeout 15m ./...
-	$(GO) test -race -count=1 -timeout 15m $(RACE_PKGS)
+	$(PYTOOLS) $(GO) test -count=1 -timeout 20m ./...
+	$(PYTOOLS) $(GO) test -race -count=1 -timeout 20m $(RACE_PKGS)
+
+# The whole suite runs the proof too, over every request its stacks made.
+permissions:
+	$(PYTOOLS) $(GO) test -count=1 -run '^TestPermissions$$' -v ./internal/local
 
 lint:
 	@unformatted=$$(gofmt -l $$(find . -name '*.go' -not -path './.*' -not -path './vendor/*')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt -l lists files to format:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
-	cfn-lint template.yaml
+	$(PYTOOLS) cfn-lint template.yaml
 
 # Builds each function through its SAM target into $(BIN)/<name>/bootstrap,
 # prints the sizes and fails when one is over its goal.
@@ -105,7 +113,7 @@ bench:
 	"$$tmp/benchreport" -bin "$$tmp/arm64" -hostbin "$$tmp/host" $(BENCHFLAGS)
 
 local:
-	$(GO) run ./cmd/avatarctl local --poll-seconds 5
+	$(PYTOOLS) $(GO) run ./cmd/avatarctl local --poll-seconds 5
 
 # Needs the AWS SAM CLI and credentials. The first run asks for the stack name,
 # region and parameters (the Mirako secret must exist) and saves the answers

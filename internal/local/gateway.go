@@ -2,6 +2,7 @@ package local
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -73,6 +74,8 @@ type Gateway struct {
 	mounts map[string]http.Handler
 
 	faults faults // injected by tests; see InjectInvokeFault and InjectAWSFault
+
+	access *accessLog // the requests of the functions, for the permission proof
 
 	// items makes DynamoDB's item operations atomic, as DynamoDB's are.
 	// Moto checks a write's condition and then applies it, one attribute
@@ -165,6 +168,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "local gateway: moto is not running yet", http.StatusServiceUnavailable)
 		return
 	}
+	g.record(r)
 	if g.faults.answerAWS(w, r) {
 		return
 	}
@@ -177,6 +181,57 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer g.items.RUnlock()
 	}
 	g.proxy.ServeHTTP(w, r)
+}
+
+// accessLog writes every request a function makes, as IAM sees it, one
+// JSON line per resource: the input of tools/permissions.
+type accessLog struct {
+	mu      sync.Mutex
+	w       io.Writer
+	callers map[string]bool   // the principals to record: the functions' logical ids
+	secrets map[string]string // secret name → ARN, for requests that name a secret by name
+}
+
+// RecordAccess makes the gateway write the requests signed by these
+// principals to w (see accessLog). secrets resolves secret names to ARNs.
+func (g *Gateway) RecordAccess(w io.Writer, principals []string, secrets map[string]string) {
+	callers := map[string]bool{}
+	for _, p := range principals {
+		callers[p] = true
+	}
+	g.access = &accessLog{w: w, callers: callers, secrets: secrets}
+}
+
+func (g *Gateway) record(r *http.Request) {
+	l := g.access
+	if l == nil {
+		return
+	}
+	if principal, _ := signerOf(r); !l.callers[principal] {
+		return
+	}
+	var body []byte
+	if ct := r.Header.Get("Content-Type"); strings.HasPrefix(ct, "application/x-amz-json") || strings.HasPrefix(ct, "application/x-www-form-urlencoded") {
+		body, _ = io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(body))
+	}
+	acc, ok := accessOf(r, body)
+	if !ok { // recorded all the same, so that the proof fails on it rather than skip it
+		principal, _ := signerOf(r)
+		acc = []Access{{Principal: principal, Action: "unrecognised:" + r.Method, Resources: []string{r.URL.Path}}}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, a := range acc {
+		for _, res := range a.Resources {
+			if a.FromName {
+				name := strings.TrimPrefix(res, arn("secretsmanager", "secret:"))
+				res = cmp.Or(l.secrets[name], res)
+			}
+			line, _ := json.Marshal(map[string]string{"principal": a.Principal, "action": a.Action, "resource": res})
+			l.w.Write(append(line, '\n'))
+		}
+	}
 }
 
 type itemOp int

@@ -2,6 +2,7 @@ package local
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"testing"
 )
@@ -20,5 +21,13 @@ func TestMain(m *testing.M) {
 	if !set {
 		flag.Set("test.parallel", e2eParallel)
 	}
-	os.Exit(m.Run())
+	testAccessLog = &suiteAccess
+	code := m.Run()
+	if requests := suiteAccess.Bytes(); code == 0 && len(requests) > 0 {
+		if report, err := checkPermissions(requests, false); err != nil {
+			fmt.Fprintf(os.Stderr, "the permission proof over every request the suite made failed:\n%s\n%v\n", report, err)
+			code = 1
+		}
+	}
+	os.Exit(code)
 }

@@ -23,7 +23,7 @@ import (
 const MotoCommand = "moto_server"
 
 // ErrMotoMissing is returned when moto_server is not on PATH.
-var ErrMotoMissing = errors.New(`moto_server not found: install it with pip install "moto[server]"`)
+var ErrMotoMissing = errors.New("moto_server not found: run the tests with make test, which sets it up, or install it with: python3 -m pip install -r tools/requirements.txt")
 
 // motoReadyTimeout bounds moto_server's start: importing moto takes a few
 // seconds on a busy machine, never this long.

@@ -64,6 +64,7 @@ type Resources struct {
 	Table           string
 	TopicARN        string
 	SecretID        string
+	SecretARN       string
 	StateMachineARN string
 	EventQueueURL   string
 	DeadLetterURL   string
@@ -104,12 +105,14 @@ func Provision(ctx context.Context, cfg aws.Config, in ProvisionInput) (Resource
 	r := Resources{Bucket: BucketName, Table: TableName, SecretID: in.SecretID, RuleName: RuleName}
 
 	sm := secretsmanager.NewFromConfig(cfg)
-	if _, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+	secret, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
 		Name:         aws.String(in.SecretID),
 		SecretString: aws.String(in.Token),
-	}); err != nil {
+	})
+	if err != nil {
 		return r, fmt.Errorf("create secret %s: %w", in.SecretID, err)
 	}
+	r.SecretARN = aws.ToString(secret.ARN)
 
 	if err := createTable(ctx, dynamodb.NewFromConfig(cfg), r.Table); err != nil {
 		return r, err

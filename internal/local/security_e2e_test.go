@@ -38,7 +38,7 @@ func TestE2ETokenNeverLeaks(t *testing.T) {
 	rand.Read(secret)
 	token := "mk-live-" + hex.EncodeToString(secret)
 	log := &LogBuffer{}
-	s := StartTest(t, Options{BuildTime: time.Second, PollSeconds: 1, DeadlineSeconds: 8,
+	s := StartTest(t, Options{BuildTime: time.Second, PollSeconds: 1, DeadlineSeconds: 20, // room for a progress write on a loaded machine
 		SimToken: token, Verbose: true, Out: log})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

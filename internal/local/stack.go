@@ -76,6 +76,9 @@ type Options struct {
 	// Out receives the stack's log: builds' progress, notifications,
 	// failed invocations (nil: discarded).
 	Out io.Writer
+	// AccessLog, when set, receives every AWS request the functions make,
+	// as IAM sees it (see Gateway.RecordAccess): the permission proof's input.
+	AccessLog io.Writer
 	// Verbose also sends the functions' own logs and moto's request log to
 	// Out.
 	Verbose bool
@@ -170,6 +173,13 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		return nil, err
 	}
 	s.Env = environment(o, s.Endpoint, s.MirakoURL, s.Resources.TopicARN)
+	if o.AccessLog != nil {
+		var principals []string
+		for _, fn := range functions {
+			principals = append(principals, fn.LogicalID)
+		}
+		b.gw.RecordAccess(o.AccessLog, principals, map[string]string{defaultSecretName: s.Resources.SecretARN})
+	}
 	var logOut io.Writer = io.Discard
 	if o.Verbose {
 		logOut = out

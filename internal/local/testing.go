@@ -8,6 +8,7 @@ import (
 	"image/color"
 	"image/jpeg"
 	"image/png"
+	"io"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -16,12 +17,19 @@ import (
 	"time"
 )
 
+// testAccessLog, when set (by this package's tests), records the
+// requests of every stack StartTest starts, for the permission proof.
+var testAccessLog io.Writer
+
 // StartTest starts a local stack for a test, on free ports unless o names
 // them, logging to the test's log unless o.Out is set, and closes it when
 // the test ends. A machine without moto_server fails the test (with the
 // install hint): end-to-end tests never skip.
 func StartTest(t testing.TB, o Options) *Stack {
 	t.Helper()
+	if o.AccessLog == nil {
+		o.AccessLog = testAccessLog
+	}
 	var tw *testWriter
 	if o.Out == nil {
 		tw = &testWriter{t: t}
