@@ -44,7 +44,7 @@ and state machine made from template.yaml's definitions; and the Mirako simulato
 Set MIRAKO_API_TOKEN to use the real Mirako API instead of the simulator (MIRAKO_API_URL, default
 https://mirako.co); real builds take minutes and are billed.
 
-moto_server must be on PATH: pip install "moto[server]".
+moto_server must be on PATH: python3 -m pip install -r tools/requirements.txt (make local does it).
 
 When everything is up it prints "local stack ready at http://ADDR", then how to upload. Each build's
 progress and each notification (received by its own webhook subscription) are printed as they

@@ -83,7 +83,7 @@ func checkPermissions(requests []byte, selfTest bool) (string, error) {
 	}
 	out, err := exec.Command("python3", args...).CombinedOutput()
 	if err != nil {
-		return string(out), fmt.Errorf("python3 %s: %w (install the checks' tools with: pip install cfn-lint \"moto[server]\")", strings.Join(args, " "), err)
+		return string(out), fmt.Errorf("python3 %s: %w (install the tools with: python3 -m pip install -r tools/requirements.txt)", strings.Join(args, " "), err)
 	}
 	return string(out), nil
 }
