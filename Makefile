@@ -2,7 +2,7 @@
 #
 #   make test     every test, unit and end to end (then the race detector on the concurrent packages)
 #   make permissions  the permission proof alone: the functions' requests against the SAM transform's roles
-#   make lint     gofmt, go vet, cfn-lint
+#   make lint     gofmt, go vet, cfn-lint, the ASL validator
 #   make ci       lint + test + the three Lambda builds, with their sizes
 #   make sizes    build the three arm64 binaries into bin/ and print their sizes
 #   make bench    every figure of BENCHMARKS.md (name value unit)
@@ -72,6 +72,8 @@ lint:
 	if [ -n "$$unformatted" ]; then echo "gofmt -l lists files to format:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(PYTOOLS) cfn-lint template.yaml
+	@# An independent Amazon States Language validator (npm's asl-validator).
+	cd tools/asl && npm ci --silent --no-audit --no-fund && node check.js
 
 # Builds each function through its SAM target into $(BIN)/<name>/bootstrap,
 # prints the sizes and fails when one is over its goal.

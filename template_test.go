@@ -126,46 +126,6 @@ I: "30"
 	}
 }
 
-func TestFunctionEnvironment(t *testing.T) {
-	tests := []struct {
-		function string
-		want     map[string]string
-	}{
-		{SubmitFunction, map[string]string{
-			"BUILDS_TABLE":          TableResource,
-			"MIRAKO_API_URL":        "https://mirako.co",
-			"MIRAKO_SECRET_ID":      "avatar-pipeline/mirako-token",
-			"HEAD_START_SECONDS":    "120",
-			"POLL_INTERVAL_SECONDS": "30",
-			"DEADLINE_SECONDS":      "10800",
-			"NOTIFY_ON_SUBMIT":      "false",
-			"LEARNED_HEAD_START":    "true",
-		}},
-		{CheckStatusFunction, map[string]string{
-			"MIRAKO_API_URL":        "https://mirako.co",
-			"MIRAKO_SECRET_ID":      "avatar-pipeline/mirako-token",
-			"POLL_INTERVAL_SECONDS": "30",
-		}},
-		{NotifyFunction, map[string]string{
-			"TOPIC_ARN": TopicResource,
-		}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.function, func(t *testing.T) {
-			got, err := FunctionEnvironment(tc.function)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !maps.Equal(got, tc.want) {
-				t.Errorf("got %v, want %v", got, tc.want)
-			}
-		})
-	}
-	if _, err := FunctionEnvironment(TableResource); err == nil {
-		t.Error("FunctionEnvironment(BuildsTable): got no error for a table, want one")
-	}
-}
-
 func TestFunctions(t *testing.T) {
 	r := root(t)
 	globals := get(t, r, "Globals", "Function").(map[string]any)
@@ -247,6 +207,7 @@ func TestSubstitutionsMatchDefinition(t *testing.T) {
 		"CheckStatusFunctionArn": CheckStatusFunction,
 		"NotifyFunctionArn":      NotifyFunction,
 		"BuildsTable":            TableResource,
+		"Partition":              "AWS::Partition",
 	}
 	if !maps.Equal(subs, want) {
 		t.Errorf("Substitutions: got %v, want %v", subs, want)
@@ -599,6 +560,9 @@ func TestParametersAndOutputs(t *testing.T) {
 		"DeadlineSeconds":          "10800",
 		"NotifyOnSubmit":           "false",
 		"LearnedHeadStart":         "true",
+		"StrictPortraitChecks":     "false",
+		"QueueDeadlineSeconds":     "86400",
+		"MaxBuildsInFlight":        "0",
 		"NotificationEmail":        "",
 		"WebhookUrl":               "",
 		"NotificationFilterPolicy": "",
@@ -811,5 +775,22 @@ func TestSubmitOutlastsItsClaim(t *testing.T) {
 	}
 	if total <= worst {
 		t.Errorf("Submit retries SubmitInProgressError for %s in all, want more than %s", total, worst)
+	}
+}
+
+// TestNoLiteralPartition: ARNs are built with the stack's partition
+// (${AWS::Partition}, the definition's ${Partition}), so the stack deploys
+// in China and GovCloud regions too.
+func TestNoLiteralPartition(t *testing.T) {
+	for _, file := range []string{"template.yaml", "statemachine/build.asl.json"} {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, "arn:aws:") {
+				t.Errorf("%s:%d: a literal arn:aws: partition: %s", file, i+1, strings.TrimSpace(line))
+			}
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/big"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -122,7 +123,7 @@ func (p *parser) primary() (*node, error) {
 		return n, err
 	}
 	left, err := p.operand()
-	if err != nil || left.op == "call" {
+	if err != nil || left.op == "call" && left.text != "size" {
 		return left, err
 	}
 	op := strings.ToUpper(p.next())
@@ -221,7 +222,7 @@ func (p *parser) update() ([]*node, error) {
 					v = &node{op: t, args: []*node{v, w}}
 				}
 				a.args = append(a.args, v)
-			case "ADD":
+			case "ADD", "DELETE":
 				v, err := p.operand()
 				if err != nil {
 					return nil, err
@@ -262,7 +263,13 @@ func (p *parser) eval(n *node, item map[string]types.AttributeValue) (types.Attr
 		return item[n.text], nil
 	case "value":
 		return p.values[n.text], nil
-	case "AND", "OR", "NOT", "=", "<>", "<", "<=", ">", ">=", "IN", "BETWEEN", "call":
+	case "call":
+		if n.text == "size" && len(n.args) == 1 {
+			return size(item[n.args[0].text])
+		}
+		ok, err := p.test(n, item)
+		return &types.AttributeValueMemberBOOL{Value: ok}, err
+	case "AND", "OR", "NOT", "=", "<>", "<", "<=", ">", ">=", "IN", "BETWEEN":
 		ok, err := p.test(n, item)
 		return &types.AttributeValueMemberBOOL{Value: ok}, err
 	case "+", "-":
@@ -348,6 +355,15 @@ func (p *parser) call(n *node, item map[string]types.AttributeValue) (bool, erro
 		}
 		_, ok := item[n.args[0].text]
 		return ok == (n.text == "attribute_exists"), nil
+	case "contains":
+		a, b, err := p.pair(n, item)
+		if set, ok := a.(*types.AttributeValueMemberSS); ok {
+			s, _ := b.(*types.AttributeValueMemberS)
+			return s != nil && slices.Contains(set.Value, s.Value), err
+		}
+		x, ok1 := a.(*types.AttributeValueMemberS)
+		y, ok2 := b.(*types.AttributeValueMemberS)
+		return ok1 && ok2 && strings.Contains(x.Value, y.Value), err
 	case "begins_with":
 		if len(n.args) != 2 {
 			return false, fmt.Errorf("begins_with takes two operands")
@@ -415,20 +431,71 @@ func (p *parser) apply(actions []*node, item map[string]types.AttributeValue) er
 				return err
 			}
 			item[path.text] = v
-		case "ADD":
-			old, ok := item[path.text]
-			if !ok {
-				old = &types.AttributeValueMemberN{Value: "0"}
+		case "ADD", "DELETE":
+			v, err := p.eval(a.args[1], item)
+			if err != nil {
+				return err
 			}
-			add, err := p.eval(a.args[1], item)
-			x, y := number(old), number(add)
-			if err != nil || x == nil || y == nil {
-				return fmt.Errorf("ADD supports numbers only here")
+			if err := addOrDelete(a.op, item, path.text, v); err != nil {
+				return err
 			}
-			item[path.text] = &types.AttributeValueMemberN{Value: x.Add(x, y).Text('f', -1)}
 		}
 	}
 	return nil
+}
+
+// addOrDelete is ADD (a number added, set members added) or DELETE (set
+// members removed; an emptied set is removed, as DynamoDB does).
+func addOrDelete(op string, item map[string]types.AttributeValue, name string, v types.AttributeValue) error {
+	if add, ok := v.(*types.AttributeValueMemberSS); ok {
+		old, _ := item[name].(*types.AttributeValueMemberSS)
+		var set []string
+		if old != nil {
+			set = slices.Clone(old.Value)
+		}
+		for _, m := range add.Value {
+			switch i := slices.Index(set, m); {
+			case op == "ADD" && i < 0:
+				set = append(set, m)
+			case op == "DELETE" && i >= 0:
+				set = slices.Delete(set, i, i+1)
+			}
+		}
+		if len(set) == 0 {
+			delete(item, name)
+		} else {
+			item[name] = &types.AttributeValueMemberSS{Value: set}
+		}
+		return nil
+	}
+	old, ok := item[name]
+	if !ok {
+		old = &types.AttributeValueMemberN{Value: "0"}
+	}
+	x, y := number(old), number(v)
+	if op != "ADD" || x == nil || y == nil {
+		return fmt.Errorf("%s needs a number or a set", op)
+	}
+	item[name] = &types.AttributeValueMemberN{Value: x.Add(x, y).Text('f', -1)}
+	return nil
+}
+
+// size is the size() of a value: a string's length, a set's or list's members.
+func size(v types.AttributeValue) (types.AttributeValue, error) {
+	n := 0
+	switch x := v.(type) {
+	case *types.AttributeValueMemberS:
+		n = len(x.Value)
+	case *types.AttributeValueMemberSS:
+		n = len(x.Value)
+	case *types.AttributeValueMemberL:
+		n = len(x.Value)
+	case *types.AttributeValueMemberM:
+		n = len(x.Value)
+	default:
+		return nil, fmt.Errorf("size of an attribute that is not a string, set, list or map")
+	}
+	return &types.AttributeValueMemberN{Value: fmt.Sprint(n)}, nil
 }
 
 func (p *parser) setValue(n *node, item map[string]types.AttributeValue) (types.AttributeValue, error) {

@@ -72,7 +72,11 @@ func (db *DB) Query(_ context.Context, in *dynamodb.QueryInput, _ ...func(*dynam
 	})
 	page, last := t.page(found, in.ExclusiveStartKey, in.Limit)
 	items, err := e.filtered(page)
-	return &dynamodb.QueryOutput{Items: items, Count: int32(len(items)), LastEvaluatedKey: last}, err
+	out := &dynamodb.QueryOutput{Items: items, Count: int32(len(items)), LastEvaluatedKey: last}
+	if in.Select == types.SelectCount {
+		out.Items = nil
+	}
+	return out, err
 }
 
 // Scan reads every item of a table, in key order, a page at a time.

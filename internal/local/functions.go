@@ -65,6 +65,9 @@ func environment(o Options, endpoint, mirakoURL, topicARN string) map[string]map
 		pipeline.EnvDeadline:         strconv.Itoa(deadline),
 		pipeline.EnvNotifyOnSubmit:   strconv.FormatBool(o.NotifyOnSubmit),
 		pipeline.EnvLearnedHeadStart: defaultLearnedHeadStart,
+		pipeline.EnvStrictChecks:     strconv.FormatBool(o.StrictChecks),
+		pipeline.EnvQueueDeadline:    strconv.Itoa(int(pipeline.DefaultQueueDeadline / time.Second)),
+		pipeline.EnvMaxInFlight:      strconv.Itoa(o.MaxInFlight),
 		pipeline.EnvTopicARN:         topicARN,
 	}
 	keys := map[string][]string{SubmitFunctionName: pipeline.SubmitEnv, CheckFunctionName: pipeline.CheckStatusEnv, NotifyFunctionName: pipeline.NotifyEnv}

@@ -68,6 +68,12 @@ type Options struct {
 	DeadlineSeconds int
 	// NotifyOnSubmit, when true, sets NOTIFY_ON_SUBMIT to true.
 	NotifyOnSubmit bool
+	// StrictChecks makes every portrait warning a rejection
+	// (STRICT_PORTRAIT_CHECKS).
+	StrictChecks bool
+	// MaxInFlight is MAX_BUILDS_IN_FLIGHT: the most builds at Mirako at once
+	// (0: no limit of the pipeline's own).
+	MaxInFlight int
 	// MirakoToken, when set, makes the stack use the real Mirako API at
 	// MirakoURL (default: the template's, https://mirako.co) with this
 	// token instead of the simulator.
@@ -330,6 +336,7 @@ func Definition(gw *Gateway) (string, error) {
 		"CheckStatusFunctionArn": gw.FunctionARN(CheckFunctionName),
 		"NotifyFunctionArn":      gw.FunctionARN(NotifyFunctionName),
 		"BuildsTable":            TableName,
+		"Partition":              "aws",
 	})
 }
 

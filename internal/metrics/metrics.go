@@ -27,9 +27,13 @@ const (
 	StatusChecks = "StatusChecks" // status polls a build took, dimension Status
 	SubmitBytes  = "SubmitBytes"  // portrait bytes streamed to Mirako, dimension Status
 	MirakoErrors = "MirakoErrors" // Mirako error answers, dimension StatusCode
+	Queued       = "Queued"       // a build made to wait for Mirako's capacity, dimension Cause
+	Swept        = "Swept"        // builds the sweep acted on, dimension Action
 
 	DimStatus     = "Status"
 	DimStatusCode = "StatusCode"
+	DimCause      = "Cause"
+	DimAction     = "Action"
 )
 
 // Emitter writes EMF lines. The zero value writes to standard output.
@@ -126,4 +130,14 @@ func (e *Emitter) MirakoError(status int, operation string) {
 	}
 	e.emit(map[string]string{DimStatusCode: code}, []metricDef{{MirakoErrors, "Count"}},
 		map[string]float64{MirakoErrors: 1}, map[string]string{"operation": operation})
+}
+
+// Count records one event of a counted metric (Queued, Swept) with its
+// dimension: the cause of a wait, the sweep's action.
+func (e *Emitter) Count(metric, dimension, value, buildID string) {
+	if e == nil {
+		return
+	}
+	e.emit(map[string]string{dimension: value}, []metricDef{{metric, "Count"}},
+		map[string]float64{metric: 1}, map[string]string{"build_id": buildID})
 }

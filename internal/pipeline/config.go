@@ -9,8 +9,8 @@ import (
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako"
 )
 
-// Environment variable names. template.yaml sets exactly these, and the
-// local stack passes the same keys to its in-process handlers.
+// Environment variable names. template.yaml sets exactly these (the local
+// stack too, and its parity test checks both agree).
 const (
 	EnvBuildsTable      = "BUILDS_TABLE"
 	EnvMirakoURL        = "MIRAKO_API_URL"
@@ -20,15 +20,23 @@ const (
 	EnvDeadline         = "DEADLINE_SECONDS"
 	EnvNotifyOnSubmit   = "NOTIFY_ON_SUBMIT"
 	EnvLearnedHeadStart = "LEARNED_HEAD_START"
+	EnvStrictChecks     = "STRICT_PORTRAIT_CHECKS"
+	EnvQueueDeadline    = "QUEUE_DEADLINE_SECONDS"
+	EnvMaxInFlight      = "MAX_BUILDS_IN_FLIGHT"
 	EnvTopicARN         = "TOPIC_ARN"
 )
 
 // SubmitEnv, CheckStatusEnv and NotifyEnv list each function's variables.
 var (
-	SubmitEnv      = []string{EnvBuildsTable, EnvMirakoURL, EnvMirakoSecretID, EnvHeadStart, EnvPollInterval, EnvDeadline, EnvNotifyOnSubmit, EnvLearnedHeadStart}
+	SubmitEnv = []string{EnvBuildsTable, EnvMirakoURL, EnvMirakoSecretID, EnvHeadStart, EnvPollInterval, EnvDeadline,
+		EnvNotifyOnSubmit, EnvLearnedHeadStart, EnvStrictChecks, EnvQueueDeadline, EnvMaxInFlight}
 	CheckStatusEnv = []string{EnvMirakoURL, EnvMirakoSecretID, EnvPollInterval}
 	NotifyEnv      = []string{EnvTopicARN}
 )
+
+// DefaultQueueDeadline is how long a build may wait for Mirako's capacity
+// before it ends TIMED_OUT.
+const DefaultQueueDeadline = 24 * time.Hour
 
 // SubmitConfig configures the Submit function.
 type SubmitConfig struct {
@@ -38,8 +46,16 @@ type SubmitConfig struct {
 	Schedule       Schedule
 	NotifyOnSubmit bool
 	// LearnedHeadStart chooses each build's first wait from recent build
-	// times (see LearnedHeadStart) instead of Schedule.HeadStart alone.
+	// times instead of Schedule.HeadStart alone.
 	LearnedHeadStart bool
+	// StrictChecks makes every portrait warning a rejection.
+	StrictChecks bool
+	// QueueDeadline is how long after its upload a build may wait for a
+	// slot at Mirako.
+	QueueDeadline time.Duration
+	// MaxInFlight, when positive, is the most builds the pipeline lets be
+	// PENDING or BUILDING at Mirako at once.
+	MaxInFlight int
 }
 
 // CheckStatusConfig configures the CheckStatus function.
@@ -54,36 +70,42 @@ type NotifyConfig struct {
 	TopicARN string
 }
 
-// env reads variables through a lookup function and remembers the first
-// problem, so a config loader reads like a list of fields.
+// env reads variables and collects every problem, so that a loader reads
+// like a list of fields and its error names them all.
 type env struct {
 	get func(string) string
 	err []string
 }
 
+func (e *env) value(key string) string { return strings.TrimSpace(e.get(key)) }
+
 func (e *env) required(key string) string {
-	v := strings.TrimSpace(e.get(key))
+	v := e.value(key)
 	if v == "" {
 		e.err = append(e.err, key+" is not set")
 	}
 	return v
 }
 
-func (e *env) seconds(key string, def time.Duration) time.Duration {
-	v := strings.TrimSpace(e.get(key))
+func (e *env) int(key string, def, least int) int {
+	v := e.value(key)
 	if v == "" {
 		return def
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		e.err = append(e.err, fmt.Sprintf("%s=%q is not a positive number of seconds", key, v))
+	if err != nil || n < least {
+		e.err = append(e.err, fmt.Sprintf("%s=%q is not a whole number of at least %d", key, v, least))
 		return def
 	}
-	return time.Duration(n) * time.Second
+	return n
+}
+
+func (e *env) seconds(key string, def time.Duration) time.Duration {
+	return time.Duration(e.int(key, int(def/time.Second), 1)) * time.Second
 }
 
 func (e *env) bool(key string) bool {
-	v := strings.TrimSpace(e.get(key))
+	v := e.value(key)
 	if v == "" {
 		return false
 	}
@@ -101,12 +123,19 @@ func (e *env) done(what string) error {
 	return fmt.Errorf("%s configuration: %s", what, strings.Join(e.err, "; "))
 }
 
+func (e *env) mirakoURL() string {
+	if v := e.value(EnvMirakoURL); v != "" {
+		return v
+	}
+	return mirako.DefaultBaseURL
+}
+
 // SubmitConfigFromEnv reads the Submit function's configuration.
 func SubmitConfigFromEnv(getenv func(string) string) (SubmitConfig, error) {
 	e := &env{get: getenv}
 	c := SubmitConfig{
 		Table:     e.required(EnvBuildsTable),
-		MirakoURL: orDefault(getenv(EnvMirakoURL), mirako.DefaultBaseURL),
+		MirakoURL: e.mirakoURL(),
 		SecretID:  e.required(EnvMirakoSecretID),
 		Schedule: Schedule{
 			HeadStart: e.seconds(EnvHeadStart, DefaultSchedule.HeadStart),
@@ -115,6 +144,9 @@ func SubmitConfigFromEnv(getenv func(string) string) (SubmitConfig, error) {
 		},
 		NotifyOnSubmit:   e.bool(EnvNotifyOnSubmit),
 		LearnedHeadStart: e.bool(EnvLearnedHeadStart),
+		StrictChecks:     e.bool(EnvStrictChecks),
+		QueueDeadline:    e.seconds(EnvQueueDeadline, DefaultQueueDeadline),
+		MaxInFlight:      e.int(EnvMaxInFlight, 0, 0),
 	}
 	if err := e.done("submit"); err != nil {
 		return c, err
@@ -125,11 +157,7 @@ func SubmitConfigFromEnv(getenv func(string) string) (SubmitConfig, error) {
 // CheckStatusConfigFromEnv reads the CheckStatus function's configuration.
 func CheckStatusConfigFromEnv(getenv func(string) string) (CheckStatusConfig, error) {
 	e := &env{get: getenv}
-	c := CheckStatusConfig{
-		MirakoURL: orDefault(getenv(EnvMirakoURL), mirako.DefaultBaseURL),
-		SecretID:  e.required(EnvMirakoSecretID),
-		Interval:  e.seconds(EnvPollInterval, DefaultSchedule.Interval),
-	}
+	c := CheckStatusConfig{MirakoURL: e.mirakoURL(), SecretID: e.required(EnvMirakoSecretID), Interval: e.seconds(EnvPollInterval, DefaultSchedule.Interval)}
 	return c, e.done("checkstatus")
 }
 
@@ -138,11 +166,4 @@ func NotifyConfigFromEnv(getenv func(string) string) (NotifyConfig, error) {
 	e := &env{get: getenv}
 	c := NotifyConfig{TopicARN: e.required(EnvTopicARN)}
 	return c, e.done("notify")
-}
-
-func orDefault(v, def string) string {
-	if v = strings.TrimSpace(v); v != "" {
-		return v
-	}
-	return def
 }

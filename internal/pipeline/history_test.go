@@ -4,9 +4,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
-	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline/checkstatus"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline/submit"
 	"github.com/avatar-pipeline/avatar-pipeline/statemachine"
 )
 
@@ -84,120 +85,93 @@ func (m historyMachine) longest(from, to string, avoid map[string]bool, weight f
 	return walk(from, map[string]bool{})
 }
 
-// TestHistoryStaysUnderTheLimit derives from build.asl.json the events of
-// one trip round the poll loop and the events outside it, and shows that
-// an execution polling the most times the workflow allows (MaxChecks)
-// stays under Step Functions' 25,000-event history limit even when every
-// retry outside the loop is used too. The loop's own retries are bounded
-// separately: see the logged headroom and the worst cases below.
-func TestHistoryStaysUnderTheLimit(t *testing.T) {
-	m := historyMachine{statemachine.Build()}
-	const loop = "WaitForBuild"
-	if m.States[loop].Type != "Wait" {
-		t.Fatalf("the poll loop's Wait state %s is missing", loop)
-	}
-	plain := func(s string) int { return events(m.States[s]) }
-	retried := func(s string) int { return plain(s) + retryEvents*retries(m.States[s]) }
-
-	// One trip: from entering the Wait state to entering it again, along
-	// the workflow's own transitions (a Catch leaves the loop).
+// tripsOf lists the ways round a loop: from entering its Wait state to
+// entering it again, along the workflow's own transitions (a Catch leaves).
+func tripsOf(m historyMachine, wait string) [][]string {
 	var trips [][]string
 	var walk func(path []string)
 	walk = func(path []string) {
 		for _, n := range m.States[path[len(path)-1]].Targets(false) {
 			switch {
-			case n == loop:
+			case n == wait:
 				trips = append(trips, slices.Clone(path))
 			case !slices.Contains(path, n):
 				walk(append(path, n))
 			}
 		}
 	}
-	walk([]string{loop})
-	if len(trips) == 0 {
-		t.Fatalf("no transition leads back to %s: where is the poll loop?", loop)
-	}
-	trip, tripPath := 0, []string(nil)
-	tripRetried := 0
-	for _, p := range trips {
-		e, r := 0, 0
-		for _, s := range p {
-			e += plain(s)
-			r += retried(s)
+	walk([]string{wait})
+	return trips
+}
+
+// typed are the errors the functions raise themselves: they cannot meet
+// every trip (Submit's and CheckStatus's own errors are bounded by the
+// builds' logic, not by the loop), so a trip's worst case leaves them out
+// and the worst case adds them once.
+var typed = []string{"RateLimitedError", "MirakoUnavailableError", "AWSUnavailableError", "MirakoRejectedError", "SubmitInProgressError"}
+
+// untyped keeps the retriers of errors any trip can meet: Lambda's own
+// faults, timeouts, throttled writes.
+func untyped(s statemachine.State) statemachine.State {
+	s.Retry = slices.DeleteFunc(slices.Clone(s.Retry), func(r statemachine.Retrier) bool {
+		return !slices.ContainsFunc(r.ErrorEquals, func(e string) bool { return !slices.Contains(typed, e) })
+	})
+	return s
+}
+
+// TestHistoryStaysUnderTheLimit derives from build.asl.json the events of
+// a trip round each loop (the queue's and the poll's) and the events
+// outside them, and shows that an execution queued as long as the longest
+// QueueDeadlineSeconds allows and then polled the most times the workflow
+// allows (MaxChecks) stays under Step Functions' 25,000-event history
+// limit, even if every trip met every fault the workflow retries.
+func TestHistoryStaysUnderTheLimit(t *testing.T) {
+	m := historyMachine{statemachine.Build()}
+	const poll, queue = "WaitForBuild", "WaitInQueue"
+	plain := func(s string) int { return events(m.States[s]) }
+	worstTrip := func(wait string) (path []string, clean, faulty int) {
+		trips := tripsOf(m, wait)
+		if len(trips) == 0 {
+			t.Fatalf("no transition leads back to %s", wait)
 		}
-		if e > trip {
-			trip, tripPath = e, p
+		for _, p := range trips {
+			e, f := 0, 0
+			for _, s := range p {
+				e += plain(s)
+				f += plain(s) + retryEvents*retries(untyped(m.States[s]))
+			}
+			if e > clean {
+				clean, path = e, p
+			}
+			faulty = max(faulty, f)
 		}
-		tripRetried = max(tripRetried, r)
+		return path, clean, faulty
 	}
-	t.Logf("busiest poll trip: %s = %d events (%d with every retry)", strings.Join(tripPath, " → "), trip, tripRetried)
-	if trip != pipeline.EventsPerCheck {
-		t.Errorf("got %d events in the busiest poll trip, want EventsPerCheck = %d", trip, pipeline.EventsPerCheck)
+	pollPath, pollClean, pollFaulty := worstTrip(poll)
+	queuePath, queueClean, queueFaulty := worstTrip(queue)
+	t.Logf("poll trip %s: %d events, %d with every fault", strings.Join(pollPath, " → "), pollClean, pollFaulty)
+	t.Logf("queue trip %s: %d events, %d with every fault", strings.Join(queuePath, " → "), queueClean, queueFaulty)
+	if pollClean != pipeline.EventsPerCheck {
+		t.Errorf("got %d events in the busiest poll trip, want EventsPerCheck = %d", pollClean, pipeline.EventsPerCheck)
 	}
 
-	// Outside the loop: the longest way in (an upload's or a sweep's
-	// execution) and the longest way out (to the end of the execution,
-	// through the last check and any failure handling), every retry used.
-	before, ok := m.longest(m.StartAt, loop, nil, retried)
+	// Outside the loops, every retry of every task used (typed ones
+	// included, once): the longest way in, and out to the end.
+	retried := func(s string) int { return plain(s) + retryEvents*retries(m.States[s]) }
+	before, ok := m.longest(m.StartAt, poll, map[string]bool{queue: true}, retried)
 	if !ok {
-		t.Fatalf("%s is not reachable from %s", loop, m.StartAt)
+		t.Fatalf("%s is not reachable from %s", poll, m.StartAt)
 	}
-	after, ok := m.longest(loop, "", nil, retried)
+	after, ok := m.longest(poll, "", map[string]bool{queue: true}, retried)
 	if !ok {
-		t.Fatalf("no execution ends after %s", loop)
+		t.Fatalf("no execution ends after %s", poll)
 	}
-	// An execution that never polls (rejected, duplicate, failed early).
-	direct, _ := m.longest(m.StartAt, "", map[string]bool{loop: true}, retried)
 	overhead := startEndEvent + before + after
-	t.Logf("outside the loop, every retry used: %d events to reach it, %d from its last trip to the end, %d without it", before+startEndEvent, after, direct+startEndEvent)
-
-	// CheckStatus answers TIMED_OUT once Checks reaches MaxChecks, so at
-	// most MaxChecks trips go round before the last one leaves the loop.
-	worst := overhead + pipeline.MaxChecks*pipeline.EventsPerCheck
-	headroom := pipeline.HistoryLimit - worst
-	t.Logf("worst case: %d + %d checks × %d = %d events, %d under the %d limit: room for %d more retried attempts inside the loop",
-		overhead, pipeline.MaxChecks, pipeline.EventsPerCheck, worst, headroom, pipeline.HistoryLimit, headroom/retryEvents)
+	queueTrips := submit.MaxQueueTrips(24 * time.Hour) // the longest QueueDeadlineSeconds
+	worst := overhead + queueTrips*queueFaulty + pipeline.MaxChecks*pollFaulty
+	t.Logf("worst case: %d outside the loops + %d queue trips × %d + %d checks × %d = %d events, %d under the limit",
+		overhead, queueTrips, queueFaulty, pipeline.MaxChecks, pollFaulty, worst, pipeline.HistoryLimit-worst)
 	if worst >= pipeline.HistoryLimit {
 		t.Errorf("worst case %d events reaches the %d-event history limit", worst, pipeline.HistoryLimit)
-	}
-	if direct+startEndEvent >= worst {
-		t.Errorf("an execution that never polls has %d events, more than one that polls (%d): the derivation is wrong", direct+startEndEvent, worst)
-	}
-
-	// Retries inside the loop are not counted by Checks. Some can meet any
-	// trip: Lambda service errors and timeouts of CheckStatus, throttled
-	// progress writes. The typed errors cannot: CheckStatus makes no AWS
-	// call, and it rides out failed Mirako checks itself, raising a Mirako
-	// error only after MaxCheckErrors of them in a row (and a success,
-	// which ends the retries, starts the count again). Per trip, at worst:
-	typed := []string{"RateLimitedError", "MirakoUnavailableError", "AWSUnavailableError", "MirakoRejectedError"}
-	// anyTrip keeps the retriers of errors any trip can meet.
-	anyTrip := func(s statemachine.State) statemachine.State {
-		s.Retry = slices.DeleteFunc(slices.Clone(s.Retry), func(r statemachine.Retrier) bool {
-			return !slices.ContainsFunc(r.ErrorEquals, func(e string) bool { return !slices.Contains(typed, e) })
-		})
-		return s
-	}
-	perTrip := 0
-	mirakoRetries := 0
-	for _, name := range tripPath {
-		s := m.States[name]
-		n := retries(anyTrip(s))
-		perTrip += retryEvents * n
-		mirakoRetries += retryEvents * (retries(s) - n)
-	}
-	perTripMirako := float64(mirakoRetries) / checkstatus.MaxCheckErrors
-	everyTrip := pipeline.EventsPerCheck + float64(perTrip) + perTripMirako
-	maxChecks := int(float64(pipeline.HistoryLimit-1-overhead) / everyTrip)
-	defaultChecks := pipeline.DefaultSchedule.Checks()
-	defaultWorst := float64(overhead) + float64(defaultChecks)*everyTrip
-	t.Logf("a trip that meets every fault the workflow retries: %d + %d + %d/%d = %.1f events; at that rate %d checks fit the limit; the default schedule's %d checks make %.0f events",
-		pipeline.EventsPerCheck, perTrip, mirakoRetries, checkstatus.MaxCheckErrors, everyTrip, maxChecks, defaultChecks, defaultWorst)
-	if pipeline.MaxChecks > maxChecks {
-		t.Errorf("MaxChecks %d allows more checks than the %d that fit the limit when every trip meets every retried fault", pipeline.MaxChecks, maxChecks)
-	}
-	if defaultWorst >= pipeline.HistoryLimit {
-		t.Errorf("the default schedule (%d checks) can reach %.0f events when every trip meets every retried fault, over the %d limit",
-			defaultChecks, defaultWorst, pipeline.HistoryLimit)
 	}
 }

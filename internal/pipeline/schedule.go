@@ -28,12 +28,11 @@ const HistoryLimit = 25000
 // write (5) on the trips where the status changed.
 const EventsPerCheck = 14
 
-// MaxChecks bounds the loop independently of the clock. A check costs
-// EventsPerCheck events when all goes well, and about 47 when it meets every
-// fault the workflow retries (see history_test.go); 500 such checks plus the
-// work around the loop stay under the history limit. Validate refuses
-// schedules that would need more.
-const MaxChecks = 500
+// MaxChecks bounds the poll loop independently of the clock: with a day in
+// the queue before it, that many checks stay under the history limit even
+// if every one met every fault the workflow retries (history_test.go).
+// Validate refuses schedules that would need more.
+const MaxChecks = 450
 
 // Validate rejects a schedule whose loop could approach the history limit.
 func (s Schedule) Validate() error {

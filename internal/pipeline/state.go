@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
@@ -15,6 +17,7 @@ const (
 	OutcomeAdmitted  Outcome = "ADMITTED"  // Admit: a new build, registered RECEIVED
 	OutcomeDuplicate Outcome = "DUPLICATE" // Admit: another execution owns this upload's build
 	OutcomeRejected  Outcome = "REJECTED"  // Admit or Submit: a check failed; never sent to Mirako
+	OutcomeQueued    Outcome = "QUEUED"    // Submit: Mirako has no capacity for it yet; wait, then submit again
 	OutcomeSubmitted Outcome = "SUBMITTED" // Submit: Mirako accepted the build
 	OutcomeWaiting   Outcome = "WAITING"   // CheckStatus: nothing changed; wait again
 	OutcomeProgress  Outcome = "PROGRESS"  // CheckStatus: the status changed; record it, then wait
@@ -28,13 +31,14 @@ type State struct {
 
 	// Outcome is the last step's conclusion.
 	Outcome Outcome `json:"outcome"`
-	// WaitSeconds is how long the Wait state sleeps before the next check.
-	WaitSeconds int `json:"wait_seconds,omitempty"`
+	// WaitSeconds is how long the next Wait state sleeps. Always present:
+	// a Wait's SecondsPath must find it.
+	WaitSeconds int `json:"wait_seconds"`
 	// Deadline is when polling gives up with TIMED_OUT (record time format).
 	Deadline string `json:"deadline,omitempty"`
-	// CheckErrors counts consecutive status checks that met a transient
-	// Mirako fault; CheckStatus tolerates a few before it gives up.
-	CheckErrors int `json:"check_errors,omitempty"`
+	// Slot says the build holds one of the pipeline's in-flight slots,
+	// which the state machine gives back when the build ends.
+	Slot bool `json:"slot,omitempty"`
 	// Notify asks the state machine to publish a notice now (on submission,
 	// when enabled).
 	Notify bool `json:"notify,omitempty"`
@@ -42,10 +46,12 @@ type State struct {
 	// READY record write, which cannot build one from a JSON array.
 	ThemesAttr []map[string]string `json:"themes_attr"`
 
-	// Fields the state machine adds on its failure path.
-	Error   *StepError      `json:"error,omitempty"`
-	Detail  json.RawMessage `json:"detail,omitempty"` // the S3 event's detail, when admission failed
-	Failure json.RawMessage `json:"failure,omitempty"`
+	// Fields the state machine adds on its failure path: the caught error,
+	// and its name for the record (always present: RecordFailed reads it).
+	Error     *StepError      `json:"error,omitempty"`
+	ErrorName string          `json:"error_name"`
+	Detail    json.RawMessage `json:"detail,omitempty"` // the S3 event's detail, when admission failed
+	Failure   json.RawMessage `json:"failure,omitempty"`
 }
 
 // StepError is what a Catch puts in the state: the error name and its cause.
@@ -66,16 +72,20 @@ type SubmitInput struct {
 
 // StepInput is the input of CheckStatus and Notify: the workflow state.
 type StepInput struct {
-	Build State `json:"build"`
+	// Step is "describe" when Notify is asked to describe a failure
+	// instead of publishing.
+	Step  string `json:"step,omitempty"`
+	Build State  `json:"build"`
 	// ExecutionARN is given when the state may not carry one: a failure
 	// before admission.
 	ExecutionARN string `json:"execution_arn,omitempty"`
 }
 
-// Step names of SubmitInput.
+// Step names of SubmitInput and StepInput.
 const (
-	StepAdmit  = "admit"
-	StepSubmit = "submit"
+	StepAdmit    = "admit"
+	StepSubmit   = "submit"
+	StepDescribe = "describe"
 )
 
 // ResumeInput is the execution input that re-drives a stale build (see
@@ -107,4 +117,32 @@ func (st *State) Finish(now time.Time, status records.Status, reason string) {
 	if st.ThemesAttr == nil {
 		st.ThemesAttr = []map[string]string{}
 	}
+}
+
+// alwaysPresent are the fields of State's JSON that the state machine reads
+// with a path but the record's JSON may omit: State always writes them, zero
+// or not, since a path to an absent field is a States.Runtime error that no
+// Catch sees (the definition's check relies on this list).
+var alwaysPresent = map[string]string{"reason": `""`, "finished_at": `""`, "updated_at": `""`}
+
+// AlwaysPresent lists them.
+func AlwaysPresent() []string { return slices.Sorted(maps.Keys(alwaysPresent)) }
+
+// MarshalJSON writes the state with every field of AlwaysPresent.
+func (st State) MarshalJSON() ([]byte, error) {
+	type plain State
+	b, err := json.Marshal(plain(st))
+	if err != nil {
+		return nil, err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return nil, err
+	}
+	for k, zero := range alwaysPresent {
+		if _, ok := fields[k]; !ok {
+			fields[k] = json.RawMessage(zero)
+		}
+	}
+	return json.Marshal(fields)
 }

@@ -25,6 +25,7 @@ type Status string
 // The statuses of a build, in the order a build normally meets them.
 const (
 	StatusReceived Status = "RECEIVED"  // registered, not yet submitted
+	StatusQueued   Status = "QUEUED"    // waiting for Mirako's capacity (refused for load, or the pipeline's own limit)
 	StatusRejected Status = "REJECTED"  // the portrait failed a check; never sent to Mirako
 	StatusPending  Status = "PENDING"   // Mirako's own status, mirrored
 	StatusBuilding Status = "BUILDING"  // Mirako's own status, mirrored
@@ -35,7 +36,7 @@ const (
 )
 
 // Statuses lists every status, for validation and help texts.
-var Statuses = []Status{StatusReceived, StatusRejected, StatusPending, StatusBuilding,
+var Statuses = []Status{StatusReceived, StatusQueued, StatusRejected, StatusPending, StatusBuilding,
 	StatusReady, StatusError, StatusTimedOut, StatusFailed}
 
 // Terminal reports whether a build in this status will not change again.
@@ -83,13 +84,14 @@ const (
 	AttrSubmitStartedAt = "submit_started_at"
 	AttrClaimedUntil    = "submit_claimed_until"
 	AttrWarnings        = "warnings"
+	AttrNextAttemptAt   = "next_attempt_at"
 )
 
 // Attributes lists every attribute name a record may carry.
 var Attributes = []string{AttrBuildID, AttrStatus, AttrName, AttrBucket, AttrKey, AttrVersionID,
 	AttrETag, AttrSize, AttrImage, AttrAvatarID, AttrThemes, AttrReason, AttrError, AttrChecks,
 	AttrCreatedAt, AttrSubmittedAt, AttrUpdatedAt, AttrFinishedAt, AttrBuildSeconds,
-	AttrExecutionARN, AttrRetryOf, AttrSubmitStartedAt, AttrClaimedUntil, AttrWarnings}
+	AttrExecutionARN, AttrRetryOf, AttrSubmitStartedAt, AttrClaimedUntil, AttrWarnings, AttrNextAttemptAt}
 
 // Index names of the table's global secondary indexes.
 const (
@@ -136,6 +138,8 @@ type Record struct {
 	BuildSeconds int64     `json:"build_seconds" dynamodbav:"build_seconds,omitempty"`
 	ExecutionARN string    `json:"execution_arn,omitempty" dynamodbav:"execution_arn,omitempty"`
 	RetryOf      string    `json:"retry_of,omitempty" dynamodbav:"retry_of,omitempty"`
+	// NextAttemptAt is when a QUEUED build next asks Mirako for a slot.
+	NextAttemptAt string `json:"next_attempt_at,omitempty" dynamodbav:"next_attempt_at,omitempty"`
 	// SubmitStartedAt is set just before the portrait is posted to Mirako, so
 	// that a retried Submit knows a POST may already have been accepted.
 	SubmitStartedAt string `json:"submit_started_at,omitempty" dynamodbav:"submit_started_at,omitempty"`

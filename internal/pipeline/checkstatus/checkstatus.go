@@ -17,13 +17,6 @@ type AvatarGetter interface {
 	Get(ctx context.Context, id string) (*mirako.Avatar, error)
 }
 
-// MaxCheckErrors is how many status checks in a row may meet a transient
-// Mirako fault before CheckStatus hands the error to the state machine
-// (which retries a few more times, then records FAILED). At the default
-// 30 s interval that rides out about five minutes of trouble without
-// giving up on a build that is still running at Mirako.
-const MaxCheckErrors = 10
-
 // Handler is the CheckStatus function: one status poll of a submitted
 // build.
 type Handler struct {
@@ -71,22 +64,23 @@ func (h *Handler) Handle(ctx context.Context, in pipeline.StepInput) (pipeline.S
 		return timeOut()
 	}
 	if err != nil {
+		// A fault of Mirako's (an outage, its rate limit) is waited out: the
+		// build goes on at Mirako whatever its status page says, and the
+		// deadline and the check bound end the wait.
 		err = pipeline.MirakoError(h.Metrics, "check status of "+st.BuildID, err)
-		if _, rejected := err.(*pipeline.MirakoRejectedError); rejected || st.CheckErrors+1 >= MaxCheckErrors {
-			log.ErrorContext(ctx, "status check failed", "error", err, "check_errors", st.CheckErrors+1)
+		if _, rejected := err.(*pipeline.MirakoRejectedError); rejected {
+			log.ErrorContext(ctx, "status check failed", "error", err)
 			return st, err
 		}
-		st.CheckErrors++
 		st.Outcome = pipeline.OutcomeWaiting
 		wait := schedule.Next(now, deadline)
 		if rl, ok := err.(*pipeline.RateLimitedError); ok && rl.RetryAfter > wait {
 			wait = rl.RetryAfter // Mirako asked for longer
 		}
 		st.WaitSeconds = pipeline.Seconds(wait)
-		log.WarnContext(ctx, "status check met a transient fault; will check again", "error", err, "check_errors", st.CheckErrors)
+		log.WarnContext(ctx, "status check met a transient fault; will check again", "error", err)
 		return st, nil
 	}
-	st.CheckErrors = 0
 	st.WaitSeconds = pipeline.Seconds(schedule.Next(now, deadline))
 	previous := st.Status
 	switch avatar.Status {

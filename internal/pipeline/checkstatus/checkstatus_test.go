@@ -3,7 +3,6 @@ package checkstatus
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -112,10 +111,10 @@ func TestCheckStatus(t *testing.T) {
 		{name: "last wait cut to the deadline", now: submitted.Add(3*time.Hour - 10*time.Second), status: 200, body: avatarJSON("PENDING", "null"),
 			wantOutcome: pipeline.OutcomeWaiting, wantStatus: "PENDING", wantChecks: 4, wantWait: 10},
 		{name: "transient fault is tolerated", now: submitted.Add(5 * time.Minute), status: 503, body: "",
-			wantOutcome: pipeline.OutcomeWaiting, wantStatus: "PENDING", wantChecks: 4, wantWait: 30, wantErrCount: 1},
+			wantOutcome: pipeline.OutcomeWaiting, wantStatus: "PENDING", wantChecks: 4, wantWait: 30},
 		{name: "rate limit waits as long as Mirako asks", now: submitted.Add(5 * time.Minute), status: 429,
 			body: `{"title":"Too Many Requests","status":429}`, header: map[string]string{"Retry-After": "90"},
-			wantOutcome: pipeline.OutcomeWaiting, wantStatus: "PENDING", wantChecks: 4, wantWait: 90, wantErrCount: 1},
+			wantOutcome: pipeline.OutcomeWaiting, wantStatus: "PENDING", wantChecks: 4, wantWait: 90},
 		{name: "unknown avatar is permanent", now: submitted.Add(5 * time.Minute), status: 404,
 			body: `{"title":"Not Found","status":404,"detail":"avatar not found"}`, wantErrType: "MirakoRejectedError"},
 	}
@@ -153,9 +152,6 @@ func TestCheckStatus(t *testing.T) {
 			if !reflect.DeepEqual(st.Themes, tc.wantThemes) && !(len(st.Themes) == 0 && len(tc.wantThemes) == 0) {
 				t.Errorf("got themes %v, want %v", st.Themes, tc.wantThemes)
 			}
-			if st.CheckErrors != tc.wantErrCount {
-				t.Errorf("got check_errors %d, want %d", st.CheckErrors, tc.wantErrCount)
-			}
 			if tc.wantOutcome == pipeline.OutcomeFinished {
 				if st.BuildSeconds != tc.wantSeconds {
 					t.Errorf("got build_seconds %d, want %d", st.BuildSeconds, tc.wantSeconds)
@@ -179,28 +175,26 @@ func TestCheckStatus(t *testing.T) {
 	}
 }
 
-func TestCheckStatusGivesUpAfterRepeatedFaults(t *testing.T) {
+// TestCheckStatusWaitsOutAnOutage: a hundred failed checks in a row are
+// still waited out, as long as the deadline allows.
+func TestCheckStatusWaitsOutAnOutage(t *testing.T) {
 	h := &Handler{
 		Config: pipeline.CheckStatusConfig{Interval: 30 * time.Second},
-		Mirako: mirakoServer(t, 429, `{"title":"Too Many Requests","status":429}`, map[string]string{"Retry-After": "7"}),
+		Mirako: mirakoServer(t, 503, ``, nil),
 		Log:    quietLog,
 		Now:    func() time.Time { return time.Date(2026, 11, 23, 10, 10, 0, 0, time.UTC) },
 	}
 	var in pipeline.StepInput
 	json.Unmarshal(goldenInput(t, "checkstatus_building.json"), &in)
-	in.Build.CheckErrors = MaxCheckErrors - 1
-	_, err := h.Handle(context.Background(), in)
-	var rl *pipeline.RateLimitedError
-	if !errors.As(err, &rl) || errorType(err) != "RateLimitedError" {
-		t.Fatalf("got %v (type %s), want RateLimitedError", err, errorType(err))
-	}
-	if rl.RetryAfter != 7*time.Second {
-		t.Errorf("got RetryAfter %s, want 7s", rl.RetryAfter)
+	for i := range 100 {
+		st, err := h.Handle(context.Background(), in)
+		if err != nil || st.Outcome != pipeline.OutcomeWaiting {
+			t.Fatalf("check %d: got %s, %v, want WAITING", i, st.Outcome, err)
+		}
+		in.Build = st
 	}
 }
 
-// TestLogsCarryRequestAndBuild: CheckStatus's log lines during an
-// invocation carry the Lambda request id and the build id.
 func TestLogsCarryRequestAndBuild(t *testing.T) {
 	out, err := os.CreateTemp(t.TempDir(), "stdout")
 	if err != nil {

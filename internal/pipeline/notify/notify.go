@@ -38,8 +38,38 @@ type Handler struct {
 	Now     func() time.Time // time.Now when nil
 }
 
-// Handle is the Lambda handler.
-func (h *Handler) Handle(ctx context.Context, in pipeline.StepInput) error {
+// Handle is the Lambda handler: it publishes the build's news, or with
+// step "describe", describes a failure (see Describe).
+func (h *Handler) Handle(ctx context.Context, in pipeline.StepInput) (pipeline.State, error) {
+	if in.Step == pipeline.StepDescribe {
+		return Describe(in.Build), nil
+	}
+	return in.Build, h.publish(ctx, in)
+}
+
+// Describe makes a failed build's state FAILED with a reason a person
+// reads: a Lambda error's message (its cause is the error's JSON), another
+// error's cause, or its name.
+func Describe(st pipeline.State) pipeline.State {
+	st.Status = records.StatusFailed
+	if st.Error == nil {
+		st.Reason, st.ErrorName = "the pipeline failed without saying why", "Unknown"
+		return st
+	}
+	st.ErrorName, st.Reason = st.Error.Error, st.Error.Error
+	var lambdaErr struct {
+		Message string `json:"errorMessage"`
+	}
+	switch {
+	case json.Unmarshal([]byte(st.Error.Cause), &lambdaErr) == nil && lambdaErr.Message != "":
+		st.Reason = lambdaErr.Message
+	case strings.TrimSpace(st.Error.Cause) != "":
+		st.Reason = st.Error.Cause
+	}
+	return st
+}
+
+func (h *Handler) publish(ctx context.Context, in pipeline.StepInput) error {
 	now := time.Now().UTC()
 	if h.Now != nil {
 		now = h.Now().UTC()

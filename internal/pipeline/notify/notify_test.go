@@ -170,7 +170,7 @@ func TestAdmissionFailuresHaveDistinctEventIDs(t *testing.T) {
 		in.ExecutionARN = exec
 		p := &publisher{}
 		h := &Handler{Config: pipeline.NotifyConfig{TopicARN: "t"}, SNS: p, Log: quietLog}
-		if err := h.Handle(context.Background(), in); err != nil {
+		if _, err := h.Handle(context.Background(), in); err != nil {
 			t.Fatal(err)
 		}
 		var msg map[string]string
@@ -181,5 +181,29 @@ func TestAdmissionFailuresHaveDistinctEventIDs(t *testing.T) {
 	}
 	if len(ids) != 2 {
 		t.Errorf("two failed admissions share an event id %v: receivers deduplicating on it would drop one", ids)
+	}
+}
+
+func TestDescribe(t *testing.T) {
+	long := strings.Repeat("x", 40000)
+	tests := []struct {
+		name       string
+		err        *pipeline.StepError
+		wantReason string
+	}{
+		{"a Lambda error", &pipeline.StepError{Error: "MirakoRejectedError", Cause: `{"errorMessage":"build avatar b1: 402 no credits","errorType":"MirakoRejectedError"}`}, "build avatar b1: 402 no credits"},
+		{"a service error", &pipeline.StepError{Error: "DynamoDB.AmazonDynamoDBException", Cause: "Validation failed"}, "Validation failed"},
+		{"a cause that looks like JSON and is not", &pipeline.StepError{Error: "States.TaskFailed", Cause: `{"errorMessage":"cut`}, `{"errorMessage":"cut`},
+		{"a truncated cause", &pipeline.StepError{Error: "X", Cause: `{"errorMessage":"` + long}, `{"errorMessage":"` + long},
+		{"no cause", &pipeline.StepError{Error: "States.Timeout"}, "States.Timeout"},
+		{"no error at all", nil, "the pipeline failed without saying why"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Describe(pipeline.State{Error: tc.err})
+			if got.Status != records.StatusFailed || got.Reason != tc.wantReason || got.ErrorName == "" {
+				t.Errorf("got %s %q (error %q), want FAILED %q", got.Status, got.Reason, got.ErrorName, tc.wantReason)
+			}
+		})
 	}
 }

@@ -10,12 +10,9 @@ import (
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
 )
 
-// Lambda is the Notify function's handler, built from its runtime. The
-// state machine discards its result.
-func Lambda(rt pipeline.Runtime) func(context.Context, pipeline.StepInput) (struct{}, error) {
-	return pipeline.Serve("notify", rt, NewFromEnv, func(h *Handler, ctx context.Context, in pipeline.StepInput) (struct{}, error) {
-		return struct{}{}, h.Handle(ctx, in)
-	})
+// Lambda is the Notify function's handler, built from its runtime.
+func Lambda(rt pipeline.Runtime) func(context.Context, pipeline.StepInput) (pipeline.State, error) {
+	return pipeline.Serve("notify", rt, NewFromEnv, (*Handler).Handle)
 }
 
 // NewFromEnv builds the Notify function from its environment.

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"strings"
 	"time"
@@ -42,6 +41,12 @@ type Claims interface {
 	Release(ctx context.Context, id, execution, started string, until time.Time) error
 	SetAvatar(ctx context.Context, id, execution, avatarID string, now time.Time) error
 	OwnerOf(ctx context.Context, avatarID string) (string, error)
+	Queue(ctx context.Context, rec records.Record, next, now time.Time) error
+	QueuePosition(ctx context.Context, rec records.Record) (int, error)
+	AcquireSlot(ctx context.Context, id string, max int) (bool, error)
+	ReleaseSlot(ctx context.Context, id string) error
+	Outage(ctx context.Context) (time.Time, time.Duration, error)
+	SetOutage(ctx context.Context, until time.Time, pause time.Duration) error
 }
 
 // HeadStarter chooses the wait before a build's first status check.
@@ -64,10 +69,10 @@ type Submission struct {
 	Now       func() time.Time // time.Now when nil
 }
 
-// Submit returns the build ready for the poll loop, or REJECTED. A retry
-// that finds the avatar recorded returns it; one that finds an earlier
-// attempt's claim adopts the avatar that attempt created, or fails with
-// SubmitInProgressError while the claim lasts.
+// Submit returns the build ready for the poll loop, REJECTED, or QUEUED
+// (see queue.go). A retry that finds the avatar recorded returns it; one
+// that finds an earlier attempt's claim adopts the avatar that attempt
+// created, or fails with SubmitInProgressError while the claim lasts.
 func (s *Submission) Submit(ctx context.Context, st pipeline.State) (pipeline.State, error) {
 	rec, err := s.Records.Load(ctx, st.BuildID)
 	if err != nil {
@@ -87,11 +92,23 @@ func (s *Submission) Submit(ctx context.Context, st pipeline.State) (pipeline.St
 		return st, err
 	}
 	if avatarID == "" {
-		accepted, err := s.checkPortrait(ctx, &st, log)
-		if err != nil || !accepted {
+		if rec.Status != records.StatusQueued { // a queued portrait passed the checks already
+			accepted, err := s.checkPortrait(ctx, &st, log)
+			if err != nil || !accepted {
+				return st, err
+			}
+		}
+		var wait *waitError
+		if err := s.gate(ctx, &st, log); errors.As(err, &wait) {
+			return s.queue(ctx, st, wait, log)
+		} else if err != nil {
 			return st, err
 		}
-		if avatarID, err = s.claimAndPost(ctx, &st, log); err != nil {
+		avatarID, err = s.claimAndPost(ctx, &st, log)
+		if errors.As(err, &wait) {
+			return s.queue(ctx, st, wait, log)
+		}
+		if err != nil {
 			return st, err
 		}
 	}
@@ -130,7 +147,8 @@ func (s *Submission) checkPortrait(ctx context.Context, st *pipeline.State, log 
 
 // claimAndPost claims the POST and streams the portrait to Mirako. A post
 // whose outcome is unknown looks at once for the avatar it may have made;
-// otherwise the claim is released (see release) and the error returned.
+// otherwise the claim is released (see release), and a refusal for load or
+// an outage becomes a *waitError.
 func (s *Submission) claimAndPost(ctx context.Context, st *pipeline.State, log *slog.Logger) (string, error) {
 	// A client that cannot get its token must not hold a claim.
 	if err := s.Mirako.Authenticate(ctx); err != nil {
@@ -151,7 +169,7 @@ func (s *Submission) claimAndPost(ctx context.Context, st *pipeline.State, log *
 		}
 	}
 	s.release(ctx, st.Record, unknown, log)
-	return "", err
+	return "", s.refused(ctx, err, unknown, log)
 }
 
 // claim records, before posting, that a POST may now be accepted
@@ -199,19 +217,10 @@ func (s *Submission) release(ctx context.Context, rec records.Record, unknown bo
 
 const releaseTimeout = 10 * time.Second
 
-// Inline waits on Mirako's rate limit: a 429 was not accepted, so posting
-// again cannot make a second avatar. Short Retry-After answers are waited
-// out here, a few times; longer ones go back to the state machine.
-const (
-	inlineRateRetries = 2
-	inlineRateBudget  = 20 * time.Second
-)
-
-// post streams the object to Mirako, reading it from S3 for each attempt.
-// After a 401 it posts once more: the client reads the token again (it may
-// have been rotated).
+// post streams the object to Mirako. After a 401 it reads the object again
+// and posts once more: the client reads the token again (it may have been
+// rotated).
 func (s *Submission) post(ctx context.Context, rec records.Record, log *slog.Logger) (string, error) {
-	reauthenticated := false
 	for attempt := 0; ; attempt++ {
 		obj, err := s.open(ctx, rec)
 		if err != nil {
@@ -227,29 +236,11 @@ func (s *Submission) post(ctx context.Context, rec records.Record, log *slog.Log
 			return "", readFailed(rec, body.err)
 		}
 		var api *mirako.APIError
-		if errors.As(err, &api) && api.StatusCode == http.StatusUnauthorized && !reauthenticated {
-			reauthenticated = true
+		if attempt == 0 && errors.As(err, &api) && api.StatusCode == http.StatusUnauthorized {
+			log.InfoContext(ctx, "Mirako refused the token; posting once more with the token read again")
 			continue
 		}
-		err = pipeline.MirakoError(s.Metrics, "build avatar "+rec.BuildID, err)
-		var rl *pipeline.RateLimitedError
-		if !errors.As(err, &rl) || attempt >= inlineRateRetries {
-			return "", err
-		}
-		wait := rl.RetryAfter
-		if wait <= 0 {
-			wait = time.Second << attempt
-		}
-		wait += rand.N(wait/2 + 1) // jitter, so builds limited together do not return together
-		if deadline, ok := ctx.Deadline(); wait > inlineRateBudget || ok && time.Until(deadline) < wait+UploadTimeout/4 {
-			return "", err
-		}
-		log.InfoContext(ctx, "Mirako rate limit; waiting before posting again", "wait", wait)
-		select {
-		case <-ctx.Done():
-			return "", err
-		case <-time.After(wait):
-		}
+		return "", pipeline.MirakoError(s.Metrics, "build avatar "+rec.BuildID, err)
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/avatar-pipeline/avatar-pipeline/internal/metrics"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/portrait"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records/store"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/secret"
 )
@@ -82,6 +83,7 @@ func NewFromEnv(ctx context.Context, cfg aws.Config, rt pipeline.Runtime) (*Hand
 		Records: table,
 		Mirako: mirako.NewClient(c.MirakoURL, "", mirako.WithTokenSource(token),
 			mirako.WithUploadTimeout(UploadTimeout), mirako.WithTimeout(ListTimeout)),
+		Policy:  portrait.Policy{Strict: c.StrictChecks},
 		Log:     rt.Log,
 		Metrics: &metrics.Emitter{W: rt.Stdout},
 	}

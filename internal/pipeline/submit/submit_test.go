@@ -12,6 +12,7 @@ import (
 	"image/png"
 	"io"
 	"log/slog"
+	"maps"
 	"mime"
 	"net/http"
 	"net/http/httptest"
@@ -28,6 +29,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
@@ -46,6 +48,7 @@ import (
 // an httptest server.
 
 type env struct {
+	clock   *clock
 	objects *objects
 	db      *dynamotest.DB
 	table   *store.Table
@@ -58,7 +61,7 @@ const bucket = "portraits"
 
 func setup(t *testing.T) *env {
 	t.Helper()
-	e := &env{objects: &objects{m: map[string]*object{}}, db: dynamotest.New(dynamotest.Builds("builds"))}
+	e := &env{clock: &clock{now: time.Now()}, objects: &objects{m: map[string]*object{}}, db: dynamotest.New(dynamotest.Builds("builds"))}
 	e.table = &store.Table{DB: e.db, Name: "builds"}
 	e.sim, e.simURL = newSim(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -68,8 +71,10 @@ func setup(t *testing.T) *env {
 		Records: e.table,
 		Mirako:  mirako.NewClient(e.simURL, mirakotest.DefaultToken, mirako.WithTimeout(2*time.Second), mirako.WithUploadTimeout(2*time.Second)),
 		Log:     log,
+		Now:     e.clock.Now,
 	}
-	e.h = &submit.Handler{Submission: sub, Admission: &submit.Admission{Objects: e.objects, Records: e.table, Log: log,
+	sub.Config.QueueDeadline = pipeline.DefaultQueueDeadline
+	e.h = &submit.Handler{Submission: sub, Admission: &submit.Admission{Objects: e.objects, Records: e.table, Log: log, Now: e.clock.Now,
 		Resumed: func(st pipeline.State) pipeline.State { return sub.Polling(st, time.Second) }}}
 	return e
 }
@@ -363,7 +368,7 @@ func TestLostAnswerIsAdopted(t *testing.T) {
 		{name: "reset, same invocation", fault: mirakotest.FaultAcceptThenReset},
 		{name: "garbled answer, same invocation", fault: mirakotest.FaultAcceptThenGarbled},
 		{name: "client timeout, same invocation", fault: mirakotest.FaultAcceptThenSlow},
-		{name: "reset, by the retry", fault: mirakotest.FaultAcceptThenReset, listFails: true, wantErrors: []string{"MirakoUnavailableError", "SubmitInProgressError"}},
+		{name: "reset, by the retry", fault: mirakotest.FaultAcceptThenReset, listFails: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -374,19 +379,17 @@ func TestLostAnswerIsAdopted(t *testing.T) {
 			if tc.listFails {
 				e.sim.ScriptFor(mirakotest.EndpointList, mirakotest.Fault503, 1)
 			}
-			var done pipeline.State
-			var errs []string
-			for range 3 {
-				var err error
-				if done, err = e.submit(t, st); err == nil {
-					break
+			done, err := e.submit(t, st)
+			if err == nil && tc.listFails {
+				// It could not look: queued for the claim's margin, after which it adopts.
+				if done.Outcome != pipeline.OutcomeQueued {
+					t.Fatalf("got %s, want QUEUED while it cannot look", done.Outcome)
 				}
-				errs = append(errs, errType(err))
+				e.clock.add(time.Duration(done.WaitSeconds) * time.Second)
+				done, err = e.submit(t, done)
 			}
-			// The retry within the claim's margin is held off (SubmitInProgressError) only
-			// if the list failed; the one after it, or the same invocation, adopts.
-			if !slices.Equal(errs, tc.wantErrors[:min(len(errs), len(tc.wantErrors))]) || len(errs) > len(tc.wantErrors) {
-				t.Errorf("failed attempts: got %v, want at most %v", errs, tc.wantErrors)
+			if err != nil || done.Outcome != pipeline.OutcomeSubmitted {
+				t.Fatalf("got %s, %v, want SUBMITTED", done.Outcome, err)
 			}
 			avatars := e.avatars(t)
 			if len(avatars) != 1 || done.AvatarID != avatars[0].ID || e.record(t, st.BuildID).AvatarID != done.AvatarID {
@@ -467,17 +470,23 @@ func TestAdoptionWithALaggingIndex(t *testing.T) {
 	}
 }
 
-func TestSubmitMirakoErrorsAreTyped(t *testing.T) {
+// TestRefusedForLoadWaits: Mirako refusing a post for load, or being
+// unavailable, makes the build QUEUED with the reason and its next
+// attempt, never an error; bad input (no credits, a forbidden token) fails
+// at once.
+func TestRefusedForLoadWaits(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name, avatarName string
 		fault            mirakotest.Fault
-		faults           int
-		want             string
+		wantErr          string
+		wantReason       string
 	}{
-		{name: "no credits", avatarName: "Broke [credits]", want: "MirakoRejectedError"},
-		{name: "rate limited past the inline retries", avatarName: "Busy", fault: mirakotest.Fault429, faults: 3, want: "RateLimitedError"},
-		{name: "server error", avatarName: "Down", fault: mirakotest.Fault503, want: "MirakoUnavailableError"},
+		{name: "no credits", avatarName: "Broke [credits]", wantErr: "MirakoRejectedError"},
+		{name: "forbidden", avatarName: "Nope [forbidden]", wantErr: "MirakoRejectedError"},
+		{name: "at capacity", avatarName: "Busy", fault: mirakotest.Fault429, wantReason: "capacity"},
+		{name: "unavailable", avatarName: "Down", fault: mirakotest.Fault503, wantReason: "unavailable"},
+		{name: "answer lost", avatarName: "Reset", fault: mirakotest.FaultReset, wantReason: "unavailable"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -485,30 +494,103 @@ func TestSubmitMirakoErrorsAreTyped(t *testing.T) {
 			e := setup(t)
 			st := e.admit(t, e.upload(t, "x.jpg", portraitJPEG(t, 512, 512), &tc.avatarName), "exec")
 			if tc.fault != "" {
-				e.sim.ScriptFor(mirakotest.EndpointBuild, tc.fault, tc.faults|1)
+				e.sim.ScriptFor(mirakotest.EndpointBuild, tc.fault, 1)
 			}
-			_, err := e.submit(t, st)
-			if errType(err) != tc.want {
-				t.Fatalf("got %v (%s), want %s", err, errType(err), tc.want)
+			got, err := e.submit(t, st)
+			if tc.wantErr != "" {
+				if errType(err) != tc.wantErr || strings.Contains(err.Error(), mirakotest.DefaultToken) {
+					t.Fatalf("got %v (%s), want %s without the token", err, errType(err), tc.wantErr)
+				}
+				return
 			}
-			if strings.Contains(err.Error(), mirakotest.DefaultToken) {
-				t.Errorf("the error carries the token: %v", err)
+			if err != nil || got.Outcome != pipeline.OutcomeQueued || got.Status != records.StatusQueued || !strings.Contains(got.Reason, tc.wantReason) || got.WaitSeconds < 2 {
+				t.Fatalf("got %s %s %q wait %d, %v; want QUEUED saying %q", got.Outcome, got.Status, got.Reason, got.WaitSeconds, err, tc.wantReason)
+			}
+			rec := e.record(t, st.BuildID)
+			if rec.Status != records.StatusQueued || rec.NextAttemptAt == "" || rec.Reason != got.Reason || rec.Image == nil {
+				t.Errorf("the record: %+v, want QUEUED with the reason, the next attempt and the image", rec)
 			}
 		})
 	}
 }
 
-func TestSubmitWaitsOutAShortRateLimit(t *testing.T) {
+// TestQueuedBuildPostsOnceMirakoTakesIt: a build refused for capacity asks
+// again and is built; one that met an outage pauses every build's posts
+// until the outage's pause ends, then a list request (no upload) tells
+// Mirako is back and it posts. Each avatar is made once.
+func TestQueuedBuildPostsOnceMirakoTakesIt(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	st := e.admit(t, e.upload(t, "limited.jpg", portraitJPEG(t, 512, 512), nil), "exec-limited")
-	e.sim.ScriptFor(mirakotest.EndpointBuild, mirakotest.Fault429, 1)
-	done, err := e.submit(t, st)
-	if err != nil || done.AvatarID == "" {
-		t.Fatalf("got %v, %v, want the build submitted after waiting out Retry-After", done.AvatarID, err)
+	a := e.admit(t, e.upload(t, "a.jpg", portraitJPEG(t, 512, 512), aws.String("A")), "exec-a")
+	b := e.admit(t, e.upload(t, "b.jpg", portraitJPEG(t, 512, 512), aws.String("B")), "exec-b")
+	e.sim.ScriptFor(mirakotest.EndpointBuild, mirakotest.Fault503, 1)
+	qa, err := e.submit(t, a)
+	if err != nil || qa.Outcome != pipeline.OutcomeQueued {
+		t.Fatalf("a: got %s, %v, want QUEUED", qa.Outcome, err)
 	}
-	if s := e.sim.Stats(); s.Requests[mirakotest.EndpointBuild] != 2 || s.BuildsCreated != 1 {
-		t.Errorf("got %d POSTs and %d builds, want 2 and 1", s.Requests[mirakotest.EndpointBuild], s.BuildsCreated)
+	// b does not post into the outage.
+	qb, err := e.submit(t, b)
+	if err != nil || qb.Outcome != pipeline.OutcomeQueued || !strings.Contains(qb.Reason, "pause") {
+		t.Fatalf("b: got %s %q, %v, want QUEUED behind the outage's pause", qb.Outcome, qb.Reason, err)
+	}
+	if n := e.sim.Stats().Requests[mirakotest.EndpointBuild]; n != 1 {
+		t.Fatalf("got %d POSTs during the outage, want 1", n)
+	}
+	e.clock.add(10 * time.Second) // past the first pause
+	for _, st := range []pipeline.State{qa, qb} {
+		done, err := e.submit(t, st)
+		if err != nil || done.Outcome != pipeline.OutcomeSubmitted || done.AvatarID == "" {
+			t.Fatalf("%s after the outage: got %s %q, %v, want SUBMITTED", st.Name, done.Outcome, done.AvatarID, err)
+		}
+	}
+	s := e.sim.Stats()
+	// Two lists: the probe, and a's look for an avatar its refused post might have made.
+	if s.Requests[mirakotest.EndpointList] != 2 || s.Requests[mirakotest.EndpointBuild] != 3 || s.BuildsCreated != 2 {
+		t.Errorf("got %d lists, %d POSTs and %d builds, want 2, 3 POSTs and 2 builds", s.Requests[mirakotest.EndpointList], s.Requests[mirakotest.EndpointBuild], s.BuildsCreated)
+	}
+	if rec := e.record(t, qa.BuildID); rec.Status != records.StatusPending || rec.Reason != "" || rec.NextAttemptAt != "" {
+		t.Errorf("a queued build once built: %+v, want PENDING without the queue's reason", rec)
+	}
+}
+
+// TestQueueOrderAndDeadline: a build waits longer the more builds wait
+// ahead of it, and ends TIMED_OUT once QueueDeadline has passed since its
+// upload, saying it never got a slot.
+func TestQueueOrderAndDeadline(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	e.h.Submission.Config.MaxInFlight = 1
+	var queued []pipeline.State
+	for i := range 4 {
+		e.clock.add(time.Second)
+		st := e.admit(t, e.upload(t, fmt.Sprintf("%d.jpg", i), portraitJPEG(t, 512, 512), aws.String(fmt.Sprint(i))), fmt.Sprint("exec-", i))
+		got, err := e.submit(t, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			if got.Outcome != pipeline.OutcomeSubmitted || !got.Slot {
+				t.Fatalf("the first build: got %s slot %v, want SUBMITTED with the slot", got.Outcome, got.Slot)
+			}
+			continue
+		}
+		if got.Outcome != pipeline.OutcomeQueued || !strings.Contains(got.Reason, "1 builds") {
+			t.Fatalf("build %d: got %s %q, want QUEUED for the limit", i, got.Outcome, got.Reason)
+		}
+		queued = append(queued, got)
+	}
+	for i := 1; i < len(queued); i++ {
+		if queued[i].WaitSeconds <= queued[i-1].WaitSeconds-1 {
+			t.Errorf("build %d waits %d s, the one before it %d s: later builds must wait longer", i, queued[i].WaitSeconds, queued[i-1].WaitSeconds)
+		}
+	}
+	if n := e.sim.Stats().Requests[mirakotest.EndpointBuild]; n != 1 {
+		t.Errorf("got %d POSTs, want 1: builds without a slot do not post", n)
+	}
+	e.clock.add(pipeline.DefaultQueueDeadline)
+	done, err := e.submit(t, queued[0])
+	if err != nil || done.Outcome != pipeline.OutcomeFinished || done.Status != records.StatusTimedOut || !strings.Contains(done.Reason, "never got a slot") {
+		t.Errorf("past the deadline: got %s %s %q, %v, want FINISHED TIMED_OUT saying it never got a slot", done.Outcome, done.Status, done.Reason, err)
 	}
 }
 
@@ -610,86 +692,84 @@ func TestStaleClaim(t *testing.T) {
 }
 
 // TestFailedPostEndsClaim: an attempt whose post Mirako refused ends its
-// claim, so the retry posts at once. One whose post's outcome is unknown
-// keeps it for ClaimMargin, in case Mirako creates the avatar a little
-// later.
+// claim, so the next attempt posts as soon as it may. One whose post's
+// outcome is unknown keeps it for ClaimMargin, in case Mirako creates the
+// avatar a little later, and queues for at least that long.
 func TestFailedPostEndsClaim(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		fault   mirakotest.Fault
-		times   int
-		wantErr string
-		margin  bool
+		fault  mirakotest.Fault
+		margin bool
 	}{
-		{fault: mirakotest.Fault503, times: 1, wantErr: "MirakoUnavailableError"},
-		{fault: mirakotest.FaultReset, times: 1, wantErr: "MirakoUnavailableError", margin: true},
-		{fault: mirakotest.Fault500, times: 1, wantErr: "MirakoUnavailableError", margin: true},
-		{fault: mirakotest.Fault429, times: 3, wantErr: "RateLimitedError"},
+		{fault: mirakotest.Fault503},
+		{fault: mirakotest.Fault429},
+		{fault: mirakotest.FaultReset, margin: true},
+		{fault: mirakotest.Fault500, margin: true}, // may come after Mirako acted
 	}
 	for _, tc := range tests {
 		t.Run(string(tc.fault), func(t *testing.T) {
 			t.Parallel()
 			e := setup(t)
 			st := e.admit(t, e.upload(t, "ended.jpg", portraitJPEG(t, 512, 512), aws.String("Ended")), "exec-ended")
-			e.sim.ScriptFor(mirakotest.EndpointBuild, tc.fault, tc.times)
-			failed := time.Now()
-			if _, err := e.submit(t, st); errType(err) != tc.wantErr {
-				t.Fatalf("got %v (%s), want %s", err, errType(err), tc.wantErr)
+			e.sim.ScriptFor(mirakotest.EndpointBuild, tc.fault, 1)
+			failed := e.clock.Now()
+			q, err := e.submit(t, st)
+			if err != nil || q.Outcome != pipeline.OutcomeQueued {
+				t.Fatalf("got %s, %v, want QUEUED", q.Outcome, err)
 			}
 			rec := e.record(t, st.BuildID)
 			until, err := records.ParseTime(rec.SubmitClaimedUntil)
 			if rec.SubmitStartedAt == "" || err != nil {
 				t.Fatalf("the record has no claim: %+v", rec)
 			}
-			if tc.margin {
-				if until.Before(failed.Add(submit.ClaimMargin - time.Second)) {
-					t.Errorf("the claim ends at %s, want it kept for %s after the failure", rec.SubmitClaimedUntil, submit.ClaimMargin)
-				}
-				if _, err := e.submit(t, st); errType(err) != "SubmitInProgressError" {
-					t.Fatalf("a retry within the margin: got %v (%s), want SubmitInProgressError", err, errType(err))
-				}
-				started, _ := records.ParseTime(rec.SubmitStartedAt)
-				e.setClaim(t, st, started, time.Now().Add(-time.Second))
-			} else if until.After(time.Now()) {
-				t.Errorf("the claim still runs until %s after Mirako refused the post", rec.SubmitClaimedUntil)
+			switch {
+			case tc.margin && (until.Before(failed.Add(submit.ClaimMargin-time.Second)) || q.WaitSeconds < int(submit.ClaimMargin/time.Second)):
+				t.Errorf("claim until %s, wait %d s: want the claim kept and the wait at least %s", rec.SubmitClaimedUntil, q.WaitSeconds, submit.ClaimMargin)
+			case !tc.margin && until.After(failed):
+				t.Errorf("the claim runs until %s after Mirako refused the post", rec.SubmitClaimedUntil)
 			}
-			done, err := e.submit(t, st)
+			e.clock.add(time.Duration(q.WaitSeconds) * time.Second)
+			done, err := e.submit(t, q)
 			if err != nil || done.AvatarID == "" || e.sim.Stats().BuildsCreated != 1 {
-				t.Fatalf("the retry: got %q, %v and %d builds, want the build posted once", done.AvatarID, err, e.sim.Stats().BuildsCreated)
+				t.Fatalf("the next attempt: got %q, %v and %d builds, want the build posted once", done.AvatarID, err, e.sim.Stats().BuildsCreated)
 			}
 		})
 	}
 }
 
 // TestLostReleaseOnlyDelays: when DynamoDB refuses the write that ends a
-// claim, the retry waits for the claim to lapse and then posts; nothing is
-// posted twice.
+// claim, the next attempt waits for the claim to lapse and then posts;
+// nothing is posted twice.
 func TestLostReleaseOnlyDelays(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
 	st := e.admit(t, e.upload(t, "lost.jpg", portraitJPEG(t, 512, 512), aws.String("Lost")), "exec-lost")
-	e.sim.ScriptFor(mirakotest.EndpointBuild, mirakotest.Fault503, 1)
+	e.sim.ScriptFor(mirakotest.EndpointBuild, mirakotest.Fault429, 1)
 	var refused sync.Once
-	e.db.Fail = func(op string, _ any) error {
+	e.db.Fail = func(op string, in any) error {
 		var err error
-		if op == "UpdateItem" {
-			if rec, _ := e.table.Load(context.Background(), st.BuildID); rec.SubmitStartedAt != "" {
-				refused.Do(func() { err = errors.New("ProvisionedThroughputExceededException: throttled") })
-			}
+		// The release: it sets the claim's end and nothing else.
+		if u, ok := in.(*dynamodb.UpdateItemInput); ok && slices.Contains(slices.Collect(maps.Values(u.ExpressionAttributeNames)), records.AttrClaimedUntil) &&
+			!slices.Contains(slices.Collect(maps.Values(u.ExpressionAttributeNames)), records.AttrUpdatedAt) {
+			refused.Do(func() { err = errors.New("ProvisionedThroughputExceededException: throttled") })
 		}
 		return err
 	}
-	if _, err := e.submit(t, st); errType(err) != "MirakoUnavailableError" {
-		t.Fatalf("got %v, want the 503", err)
+	q, err := e.submit(t, st)
+	if err != nil || q.Outcome != pipeline.OutcomeQueued {
+		t.Fatalf("got %s, %v, want QUEUED after the 429", q.Outcome, err)
 	}
 	e.db.Fail = nil
-	if _, err := e.submit(t, st); errType(err) != "SubmitInProgressError" {
+	rec := e.record(t, st.BuildID)
+	if until, _ := records.ParseTime(rec.SubmitClaimedUntil); !until.After(e.clock.Now()) {
+		t.Fatalf("the release was not refused (claim until %s): the test must be fixed", rec.SubmitClaimedUntil)
+	}
+	if _, err := e.submit(t, q); errType(err) != "SubmitInProgressError" {
 		t.Fatalf("with the claim unreleased: got %v (%s), want SubmitInProgressError", err, errType(err))
 	}
-	rec := e.record(t, st.BuildID)
 	started, _ := records.ParseTime(rec.SubmitStartedAt)
-	e.setClaim(t, st, started, time.Now().Add(-time.Second))
-	if done, err := e.submit(t, st); err != nil || done.AvatarID == "" || e.sim.Stats().BuildsCreated != 1 {
+	e.setClaim(t, st, started, e.clock.Now().Add(-time.Second))
+	if done, err := e.submit(t, q); err != nil || done.AvatarID == "" || e.sim.Stats().BuildsCreated != 1 {
 		t.Fatalf("after the claim lapsed: got %q, %v, want one build", done.AvatarID, err)
 	}
 }
@@ -774,4 +854,17 @@ func TestLogsCarryRequestAndBuild(t *testing.T) {
 			t.Errorf("a log line lacks the request id or the build id: %s", l)
 		}
 	}
+}
+
+// clock is a settable time source.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }

@@ -131,7 +131,7 @@ func (t *Table) byPrefix(ctx context.Context, prefix string) (records.Record, er
 }
 
 // All reads every build record by scanning the table (the ownership
-// markers left out): for a small table only, such as the local stack's.
+// markers and the slots item left out): for a small table only, such as the local stack's.
 func (t *Table) All(ctx context.Context) ([]records.Record, error) {
 	var out []records.Record
 	for p := dynamodb.NewScanPaginator(t.DB, &dynamodb.ScanInput{TableName: &t.Name, ConsistentRead: aws.Bool(true)}); p.HasMorePages(); {
@@ -140,8 +140,8 @@ func (t *Table) All(ctx context.Context) ([]records.Record, error) {
 			return nil, fmt.Errorf("scan table %s: %w", t.Name, err)
 		}
 		for _, item := range page.Items {
-			if id, _ := item[records.AttrBuildID].(*types.AttributeValueMemberS); id == nil || strings.HasPrefix(id.Value, avatarPrefix) {
-				continue
+			if id, _ := item[records.AttrBuildID].(*types.AttributeValueMemberS); id == nil || strings.HasPrefix(id.Value, avatarPrefix) || id.Value == SlotsKey || id.Value == OutageKey {
+				continue // the avatar ownership markers and the slots item
 			}
 			rec, err := decode(item)
 			if err != nil {
@@ -210,6 +210,29 @@ func (t *Table) RecentDurations(ctx context.Context, n int) ([]time.Duration, er
 		}
 	}
 	return out, nil
+}
+
+// QueuePosition counts the QUEUED builds created before rec: how many
+// wait ahead of it.
+func (t *Table) QueuePosition(ctx context.Context, rec records.Record) (int, error) {
+	k := expression.Key(records.AttrStatus).Equal(expression.Value(records.StatusQueued)).
+		And(expression.Key(records.AttrCreatedAt).LessThan(expression.Value(rec.CreatedAt)))
+	expr, err := expression.NewBuilder().WithKeyCondition(k).Build()
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	p := dynamodb.NewQueryPaginator(t.DB, &dynamodb.QueryInput{TableName: &t.Name, IndexName: aws.String(records.IndexByStatus),
+		KeyConditionExpression: expr.KeyCondition(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+		Select: types.SelectCount})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("count the builds queued before %s: %w", rec.BuildID, err)
+		}
+		n += int(page.Count)
+	}
+	return n, nil
 }
 
 // query reads an index partition, following pages until limit records

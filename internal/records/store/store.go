@@ -189,7 +189,8 @@ func (t *Table) SetAvatar(ctx context.Context, id, execution, avatarID string, n
 		expression.Set(expression.Name(records.AttrAvatarID), expression.Value(avatarID)).
 			Set(expression.Name(records.AttrStatus), expression.Value(records.StatusPending)).
 			Set(expression.Name(records.AttrSubmittedAt), expression.Value(at)).
-			Set(expression.Name(records.AttrUpdatedAt), expression.Value(at))).Build()
+			Set(expression.Name(records.AttrUpdatedAt), expression.Value(at)).
+			Remove(expression.Name(records.AttrReason)).Remove(expression.Name(records.AttrNextAttemptAt))).Build()
 	if err != nil {
 		return err
 	}
@@ -212,6 +213,19 @@ func (t *Table) SetAvatar(ctx context.Context, id, execution, avatarID string, n
 	}
 	if err != nil {
 		return fmt.Errorf("record avatar %s of build %s: %w", avatarID, id, err)
+	}
+	return nil
+}
+
+// Queue records that the build waits for Mirako's capacity: QUEUED, why
+// (rec.Reason), when it next asks, and its portrait as checked.
+func (t *Table) Queue(ctx context.Context, rec records.Record, next, now time.Time) error {
+	update := expression.Set(expression.Name(records.AttrStatus), expression.Value(records.StatusQueued)).
+		Set(expression.Name(records.AttrReason), expression.Value(rec.Reason)).
+		Set(expression.Name(records.AttrNextAttemptAt), expression.Value(records.FormatTime(next))).
+		Set(expression.Name(records.AttrUpdatedAt), expression.Value(records.FormatTime(now)))
+	if _, err := t.update(ctx, rec.BuildID, owned(rec.ExecutionARN), portraitOf(rec, update), types.ReturnValueNone); err != nil {
+		return fmt.Errorf("queue build %s: %w", rec.BuildID, err)
 	}
 	return nil
 }

@@ -204,3 +204,109 @@ func TestFindAndList(t *testing.T) {
 		t.Errorf("RecentDurations: got %v, %v, want [45m]", durations, err)
 	}
 }
+
+func TestSlotsCountExactly(t *testing.T) {
+	tbl, _ := newTable()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	got := make([]bool, 20)
+	for i := range got {
+		wg.Go(func() {
+			ok, err := tbl.AcquireSlot(ctx, fmt.Sprintf("b%02d", i), 5)
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = ok
+		})
+	}
+	wg.Wait()
+	holders, _ := tbl.SlotHolders(ctx)
+	taken := 0
+	for _, ok := range got {
+		if ok {
+			taken++
+		}
+	}
+	if taken != 5 || len(holders) != 5 {
+		t.Fatalf("20 builds at once took %d slots (%d holders), want 5", taken, len(holders))
+	}
+	// A holder asking again keeps its slot; a release is idempotent.
+	if ok, _ := tbl.AcquireSlot(ctx, holders[0], 5); !ok {
+		t.Errorf("a holder asking again: refused")
+	}
+	for range 2 {
+		if err := tbl.ReleaseSlot(ctx, holders[0]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if after, _ := tbl.SlotHolders(ctx); len(after) != 4 {
+		t.Errorf("after releasing one slot twice: %d holders, want 4", len(after))
+	}
+	if ok, _ := tbl.AcquireSlot(ctx, "newcomer", 5); !ok {
+		t.Errorf("a freed slot is not taken")
+	}
+	if ok, _ := tbl.AcquireSlot(ctx, "late", 5); ok {
+		t.Errorf("a sixth build got a slot")
+	}
+	for _, h := range append(holders, "newcomer") {
+		tbl.ReleaseSlot(ctx, h)
+	}
+	if after, _ := tbl.SlotHolders(ctx); len(after) != 0 {
+		t.Errorf("after releasing all: holders %v", after)
+	}
+	if err := tbl.ReleaseSlot(ctx, "nobody"); err != nil {
+		t.Errorf("releasing with no holders: %v", err)
+	}
+}
+
+func TestQueue(t *testing.T) {
+	tbl, _ := newTable()
+	ctx := context.Background()
+	var recs []records.Record
+	for i := range 3 {
+		r := record(fmt.Sprintf("%032x", i), "exec")
+		r.CreatedAt = records.FormatTime(t0.Add(time.Duration(i) * time.Second))
+		tbl.Register(ctx, r)
+		r.Reason = "Mirako is busy"
+		if err := tbl.Queue(ctx, r, t0.Add(time.Minute), t0); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, r)
+	}
+	for i, r := range recs {
+		if n, err := tbl.QueuePosition(ctx, r); err != nil || n != i {
+			t.Errorf("position of build %d: got %d, %v", i, n, err)
+		}
+	}
+	got, _ := tbl.Load(ctx, recs[0].BuildID)
+	if got.Status != records.StatusQueued || got.Reason != "Mirako is busy" || got.NextAttemptAt != records.FormatTime(t0.Add(time.Minute)) {
+		t.Errorf("queued record: %+v", got)
+	}
+	other := recs[0]
+	other.ExecutionARN = "another-exec"
+	if err := tbl.Queue(ctx, other, t0, t0); !store.ConditionFailed(err) {
+		t.Errorf("queue by another execution: got %v, want a failed condition", err)
+	}
+	tbl.SetAvatar(ctx, recs[0].BuildID, "exec", "av", t0)
+	if got, _ := tbl.Load(ctx, recs[0].BuildID); got.Status != records.StatusPending || got.Reason != "" || got.NextAttemptAt != "" {
+		t.Errorf("a queued build that got its avatar: %+v, want PENDING without the queue's reason", got)
+	}
+	if all, _ := tbl.All(ctx); len(all) != 3 {
+		t.Errorf("All: %d records, want the 3 builds", len(all))
+	}
+}
+
+func TestOutage(t *testing.T) {
+	tbl, _ := newTable()
+	ctx := context.Background()
+	if until, pause, err := tbl.Outage(ctx); err != nil || !until.IsZero() || pause != 0 {
+		t.Fatalf("no outage: got %v %v %v", until, pause, err)
+	}
+	tbl.SetOutage(ctx, t0, 10*time.Second)
+	if until, pause, _ := tbl.Outage(ctx); !until.Equal(t0) || pause != 10*time.Second {
+		t.Errorf("got %v %v, want %v 10s", until, pause, t0)
+	}
+	if all, _ := tbl.All(ctx); len(all) != 0 {
+		t.Errorf("All: got %d records, want the outage item left out", len(all))
+	}
+}

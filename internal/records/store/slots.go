@@ -1,0 +1,100 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
+)
+
+// The pipeline's own limit on builds in flight at Mirako is one item of the
+// table (key SlotsKey) whose string set holds the builds that have a slot.
+// A build takes one with a conditional write, so the count is exact under
+// concurrency, and gives it back by deleting itself from the set, which is
+// idempotent: a release repeated, or made by the sweep for a build whose
+// execution died, never frees a slot twice.
+
+// SlotsKey is the key of the slots item; the state machine's ReleaseSlot
+// task writes it too.
+const SlotsKey = "#in-flight"
+
+const attrHolders = "holders"
+
+// AcquireSlot gives the build a slot unless max are held by other builds;
+// it reports whether the build holds one.
+func (t *Table) AcquireSlot(ctx context.Context, id string, max int) (bool, error) {
+	holders := expression.Name(attrHolders)
+	cond := expression.AttributeNotExists(holders).
+		Or(expression.Size(holders).LessThan(expression.Value(max))).
+		Or(expression.Contains(holders, id))
+	_, err := t.update(ctx, SlotsKey, cond, expression.Add(holders, expression.Value(&types.AttributeValueMemberSS{Value: []string{id}})), types.ReturnValueNone)
+	if ConditionFailed(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("take a slot for build %s: %w", id, err)
+	}
+	return true, nil
+}
+
+// ReleaseSlot gives the build's slot back, if it holds one.
+func (t *Table) ReleaseSlot(ctx context.Context, id string) error {
+	holders := expression.Name(attrHolders)
+	_, err := t.update(ctx, SlotsKey, expression.AttributeExists(holders),
+		expression.Delete(holders, expression.Value(&types.AttributeValueMemberSS{Value: []string{id}})), types.ReturnValueNone)
+	if err != nil && !ConditionFailed(err) {
+		return fmt.Errorf("release the slot of build %s: %w", id, err)
+	}
+	return nil
+}
+
+// SlotHolders returns the builds that hold a slot, strongly consistent.
+func (t *Table) SlotHolders(ctx context.Context) ([]string, error) {
+	out, err := t.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &t.Name, Key: key(SlotsKey), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return nil, fmt.Errorf("read the slots: %w", err)
+	}
+	set, _ := out.Item[attrHolders].(*types.AttributeValueMemberSS)
+	if set == nil {
+		return nil, nil
+	}
+	return set.Value, nil
+}
+
+// OutageKey is the key of the item that says Mirako was found unavailable:
+// until when builds pause their posts, and how long the last pause was.
+const OutageKey = "#mirako-outage"
+
+// Outage reads the current pause on posting to Mirako (zero when none).
+func (t *Table) Outage(ctx context.Context) (until time.Time, pause time.Duration, err error) {
+	out, err := t.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &t.Name, Key: key(OutageKey), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return until, 0, fmt.Errorf("read the Mirako outage: %w", err)
+	}
+	var o struct {
+		Until string  `dynamodbav:"until"`
+		Pause float64 `dynamodbav:"pause_seconds"`
+	}
+	if err := attributevalue.UnmarshalMap(out.Item, &o); err != nil {
+		return until, 0, fmt.Errorf("read the Mirako outage: %w", err)
+	}
+	until, _ = records.ParseTime(o.Until)
+	return until, time.Duration(o.Pause * float64(time.Second)), nil
+}
+
+// SetOutage records a pause on posting (pause 0: Mirako answers again).
+func (t *Table) SetOutage(ctx context.Context, until time.Time, pause time.Duration) error {
+	item, _ := attributevalue.MarshalMap(map[string]any{records.AttrBuildID: OutageKey,
+		"until": records.FormatTime(until), "pause_seconds": pause.Seconds()})
+	if _, err := t.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: &t.Name, Item: item}); err != nil {
+		return fmt.Errorf("record the Mirako outage: %w", err)
+	}
+	return nil
+}
