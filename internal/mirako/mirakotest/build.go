@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // errBodyTooLarge is what limitedBody returns once the body goes past its limit.
@@ -65,7 +66,17 @@ func (s *Simulator) build(r *http.Request, faulted bool) *response {
 	}
 
 	s.mu.Lock()
-	a := &avatar{id: s.newIDLocked(), name: req.name, userID: s.userID, createdAt: s.cfg.Now(), tags: tags}
+	now := s.cfg.Now()
+	if wait, full := s.buildsFullLocked(now); full {
+		s.stats.RateLimited++
+		s.mu.Unlock()
+		resp = problemResponse(http.StatusTooManyRequests,
+			fmt.Sprintf("too many builds in progress: at most %d at once", s.cfg.MaxBuilds), nil)
+		resp.header.Set("Retry-After", retryAfterSeconds(wait))
+		resp.fault, resp.stalled = f, stalled
+		return resp
+	}
+	a := &avatar{id: s.newIDLocked(), name: req.name, userID: s.userID, createdAt: now, tags: tags}
 	s.avatars[a.id] = a
 	s.order = append(s.order, a)
 	s.stats.BuildsCreated++
@@ -80,6 +91,24 @@ func (s *Simulator) build(r *http.Request, faulted bool) *response {
 	}{output{a.id}})
 	resp.fault, resp.stalled = f, stalled
 	return resp
+}
+
+// buildsFullLocked reports whether MaxBuilds avatars are PENDING or BUILDING at now, and how long
+// until the first of them finishes; a [stuck] one never does, so with only those the wait is BuildTime.
+func (s *Simulator) buildsFullLocked(now time.Time) (time.Duration, bool) {
+	if s.cfg.MaxBuilds <= 0 {
+		return 0, false
+	}
+	n, wait := 0, s.cfg.BuildTime
+	for _, a := range s.avatars {
+		if st := s.statusOf(a, now); st == statusPending || st == statusBuilding {
+			n++
+			if d := a.createdAt.Add(s.cfg.BuildTime).Sub(now); !a.tags.stuck && d < wait {
+				wait = d
+			}
+		}
+	}
+	return wait, n >= s.cfg.MaxBuilds
 }
 
 // checkContentType accepts a JSON media type or none (JSON is assumed, as Huma does); anything else

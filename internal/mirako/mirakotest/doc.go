@@ -106,6 +106,12 @@
 // With Config.RateLimit > 0, each token may make RateLimit authenticated /v1 requests per fixed
 // Config.RateWindow; the excess gets 429 with Retry-After set to the seconds until the window ends.
 //
+// # Build capacity and outage
+//
+// With Config.MaxBuilds > 0, a POST while that many avatars are PENDING or BUILDING gets 429 with
+// Retry-After (until the first of them finishes) and creates nothing. With Config.Outage > 0, every
+// /v1 request gets 503 with Retry-After for that long after New, before faults and authentication.
+//
 // # Determinism and concurrency
 //
 // Avatar ids and random fault draws come from generators seeded by Config.Seed, one each, so a

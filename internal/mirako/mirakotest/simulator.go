@@ -74,14 +74,22 @@ type Config struct {
 	// MaxImageBytes bounds the decoded image (DefaultMaxImageBytes when zero); a bigger image gets
 	// 422 at body.image.
 	MaxImageBytes int64
-	// Now is the clock that drives status progression and created_at (time.Now when nil).
+	// MaxBuilds, when positive, is how many avatars may be PENDING or BUILDING at once: a POST
+	// beyond it gets 429 with Retry-After (seconds until the first of them finishes) and creates
+	// nothing. Counted in Stats.RateLimited.
+	MaxBuilds int
+	// Outage makes every /v1 request get 503 with Retry-After for this long after New.
+	Outage time.Duration
+	// Now is the clock that drives status progression, created_at, the rate limit, MaxBuilds and
+	// Outage (time.Now when nil).
 	Now func() time.Time
 }
 
 // Simulator is the simulated Mirako API, an http.Handler. Create it with New or NewServer.
 type Simulator struct {
-	cfg    Config
-	userID string
+	cfg       Config
+	userID    string
+	outageEnd time.Time
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -167,6 +175,7 @@ func New(cfg Config) *Simulator {
 	return &Simulator{
 		cfg:       cfg,
 		userID:    userIDFor(cfg.Token),
+		outageEnd: cfg.Now().Add(cfg.Outage),
 		closed:    make(chan struct{}),
 		idRand:    rand.New(rand.NewPCG(seed, 0x6d6972616b6f6964)), // "mirakoid"
 		faultRand: rand.New(rand.NewPCG(seed, 0x6d6972616b6f666c)), // "mirakofl"
@@ -250,6 +259,13 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	s.stats.Requests[rt.endpoint]++
+	if left := s.outageEnd.Sub(s.cfg.Now()); left > 0 {
+		s.mu.Unlock()
+		resp := problemResponse(http.StatusServiceUnavailable, "the service is down (simulated outage)", nil)
+		resp.header.Set("Retry-After", retryAfterSeconds(left))
+		s.write(w, resp)
+		return
+	}
 	fault := s.drawFaultLocked(rt.endpoint)
 	s.mu.Unlock()
 
