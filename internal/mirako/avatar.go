@@ -10,11 +10,10 @@ import (
 	"time"
 )
 
-// Status is an avatar's build status as Mirako reports it (spec schema AvatarResponse, "status").
+// Status is an avatar's build status (spec schema AvatarResponse, "status").
 type Status string
 
-// The statuses the spec enumerates. A build goes PENDING → BUILDING → READY or ERROR; an ERROR
-// avatar carries no reason.
+// The statuses the spec lists: PENDING → BUILDING → READY or ERROR. An ERROR avatar has no reason.
 const (
 	StatusPending  Status = "PENDING"
 	StatusBuilding Status = "BUILDING"
@@ -22,22 +21,19 @@ const (
 	StatusError    Status = "ERROR"
 )
 
-// Terminal reports whether s is final: READY or ERROR. A status the spec does not list is not
-// terminal, so polling goes on until the workflow's deadline.
-func (s Status) Terminal() bool {
-	return s == StatusReady || s == StatusError
-}
+// Terminal reports whether s is READY or ERROR. A status the spec does not list is not terminal, so
+// polling goes on until the workflow's deadline.
+func (s Status) Terminal() bool { return s == StatusReady || s == StatusError }
 
-// Theme is one appearance of an avatar (spec schema PresignedAvatarTheme). KeyImage and LiveVideo are
-// presigned URLs that expire.
+// Theme is one appearance of an avatar (spec schema PresignedAvatarTheme); the URLs expire.
 type Theme struct {
 	Name      string `json:"name"`
 	KeyImage  string `json:"key_image,omitempty"`
 	LiveVideo string `json:"live_video,omitempty"`
 }
 
-// Avatar is an avatar as Mirako describes it (spec schema AvatarResponse). The spec allows null for
-// SupportedInteractiveModels and Themes (a building avatar has none); they decode to nil slices.
+// Avatar is an avatar as Mirako describes it (spec schema AvatarResponse). A building avatar's null
+// models and themes decode to nil slices.
 type Avatar struct {
 	ID                         string    `json:"id"`
 	UserID                     string    `json:"user_id"`
@@ -48,23 +44,15 @@ type Avatar struct {
 	Themes                     []Theme   `json:"themes"`
 }
 
-const (
-	pathBuild  = "/v1/avatar/async_build"
-	pathList   = "/v1/avatar/list"
-	pathAvatar = "/v1/avatar/"
-)
-
-// Build starts building an avatar called name from a portrait and returns the new avatar's id. The
-// image is read once from image, which must yield exactly size bytes; it is streamed as base64 inside
-// the JSON body (see BuildBody) with its length declared up front, so the request cannot be replayed
-// and is never retried here. Each call that succeeds creates (and bills) one avatar.
-//
-// If image fails or yields a different number of bytes, the upload is aborted and the error wraps
-// the reader's error or ErrImageSize; it is neither an *APIError nor a *TransportError.
+// Build starts building an avatar called name from the size bytes of image and returns its id. The
+// image is read once and streamed as base64 (see BuildBody), so the request is never replayed; each
+// success creates, and bills, one avatar. If image fails or its size is wrong, the upload is aborted
+// and the error wraps the reader's error or ErrImageSize; it is then neither an *APIError nor a
+// *TransportError.
 //
 // Mirako API: POST /v1/avatar/async_build (operationId BuildAvatarAsync).
 func (c *Client) Build(ctx context.Context, name string, image io.Reader, size int64) (string, error) {
-	const method, path = http.MethodPost, pathBuild
+	const method, path = http.MethodPost, "/v1/avatar/async_build"
 	if image == nil {
 		return "", fmt.Errorf("mirako: %s %s: nil image reader", method, path)
 	}
@@ -73,24 +61,14 @@ func (c *Client) Build(ctx context.Context, name string, image io.Reader, size i
 	}
 	ctx, cancel := withTimeout(ctx, c.uploadTimeout)
 	defer cancel()
-
-	body := newBuildBody(name, image, size)
-	req, err := c.newRequest(ctx, method, path, body)
-	if err != nil {
-		return "", err
-	}
-	// A body of a type net/http does not know gets no GetBody, so the transport cannot replay it;
-	// the declared length makes the request fail rather than send a body that does not match it.
-	req.ContentLength = body.length
-
-	resp, err := c.do(req, path)
-	if bodyErr := body.failure(); bodyErr != nil {
-		// The image, not the network, ended the upload; whatever came back is not an answer to a
-		// complete request.
+	body, length, img := newBuildBody(name, image, size)
+	resp, err := c.do(ctx, method, path, body, length)
+	if imgErr := img.failure(); imgErr != nil {
+		// The image ended the upload; whatever came back does not answer a complete request.
 		if resp != nil {
 			discard(resp)
 		}
-		return "", fmt.Errorf("mirako: %s %s: %w", method, path, bodyErr)
+		return "", fmt.Errorf("mirako: %s %s: %w", method, path, imgErr)
 	}
 	if err != nil {
 		return "", err
@@ -107,47 +85,30 @@ func (c *Client) Build(ctx context.Context, name string, image io.Reader, size i
 	return out.AvatarID, nil
 }
 
-// Get returns the avatar with the given id, its status included. The CheckStatus step polls it.
+// Get returns the avatar with the given id; CheckStatus polls it.
 //
 // Mirako API: GET /v1/avatar/{id} (operationId GetAvatarById).
 func (c *Client) Get(ctx context.Context, id string) (*Avatar, error) {
-	const method = http.MethodGet
-	path, err := avatarPath(method, id)
+	path, err := avatarPath(http.MethodGet, id)
 	if err != nil {
 		return nil, err
 	}
-	if id == "list" {
-		// GET /v1/avatar/list is the list operation; no avatar can be read under that id.
-		return nil, fmt.Errorf("mirako: %s %s: %q is not an avatar id", method, path, id)
-	}
-	resp, cancel, err := c.send(ctx, method, path)
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
 	var a Avatar
-	if err := decodeData(resp, method, path, &a); err != nil {
+	if err := c.call(ctx, http.MethodGet, path, &a); err != nil {
 		return nil, err
 	}
-	// id and status are required; without them the answer is of no use to a poller.
-	if a.ID == "" || a.Status == "" {
-		return nil, newTransportError(method, path, errors.New(`decode response: avatar without "id" or "status"`))
+	if a.ID == "" || a.Status == "" { // required, and all a poller needs
+		return nil, newTransportError(http.MethodGet, path, errors.New(`decode response: avatar without "id" or "status"`))
 	}
 	return &a, nil
 }
 
-// List returns the caller's avatars. A "data": null answer is an empty, non-nil list.
+// List returns the caller's avatars; "data": null is an empty, non-nil list.
 //
 // Mirako API: GET /v1/avatar/list (operationId GetUserAvatarList).
 func (c *Client) List(ctx context.Context) ([]Avatar, error) {
-	const method, path = http.MethodGet, pathList
-	resp, cancel, err := c.send(ctx, method, path)
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
 	var avatars []Avatar
-	if err := decodeData(resp, method, path, &avatars); err != nil {
+	if err := c.call(ctx, http.MethodGet, "/v1/avatar/list", &avatars); err != nil {
 		return nil, err
 	}
 	if avatars == nil {
@@ -156,31 +117,24 @@ func (c *Client) List(ctx context.Context) ([]Avatar, error) {
 	return avatars, nil
 }
 
-// Delete deletes the avatar with the given id. Mirako answers 204; deleting an unknown id is an
-// *APIError with StatusCode 404, which a caller cleaning up may treat as done.
+// Delete deletes the avatar with the given id. An unknown id is an *APIError with StatusCode 404,
+// which a caller cleaning up may treat as done.
 //
 // Mirako API: DELETE /v1/avatar/{id} (operationId DeleteAvatar).
 func (c *Client) Delete(ctx context.Context, id string) error {
-	const method = http.MethodDelete
-	path, err := avatarPath(method, id)
+	path, err := avatarPath(http.MethodDelete, id)
 	if err != nil {
 		return err
 	}
-	resp, cancel, err := c.send(ctx, method, path)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	discard(resp)
-	return nil
+	return c.call(ctx, http.MethodDelete, path, nil)
 }
 
-// avatarPath is /v1/avatar/{id} with id escaped as one path segment. An empty id, "." or ".." would
-// name another resource once the path is cleaned, so they are refused before any request.
+// avatarPath is /v1/avatar/{id} with id escaped as one segment. "", "." and ".." would name another
+// resource once the path is cleaned, and "list" is the list operation, so they are refused.
 func avatarPath(method, id string) (string, error) {
 	switch id {
-	case "", ".", "..":
-		return "", fmt.Errorf("mirako: %s %s{id}: invalid avatar id %q", method, pathAvatar, id)
+	case "", ".", "..", "list":
+		return "", fmt.Errorf("mirako: %s /v1/avatar/{id}: invalid avatar id %q", method, id)
 	}
-	return pathAvatar + url.PathEscape(id), nil
+	return "/v1/avatar/" + url.PathEscape(id), nil
 }
