@@ -764,6 +764,43 @@ func TestSlowFaults(t *testing.T) {
 	}
 }
 
+// TestSlowFaultsByName: a [slow] name stalls before the avatar is created, an [accept_then_slow]
+// one after; a client that gives up during a [slow] stall leaves nothing created.
+func TestSlowFaultsByName(t *testing.T) {
+	sim, srv := mirakotest.NewServer(t, mirakotest.Config{Token: token, SlowDelay: 200 * time.Millisecond})
+	for _, name := range []string{"Ada [slowx1]", "Bo [accept_then_slowx1]"} {
+		start := time.Now()
+		status, _, body, err := rawRequest(t, http.MethodPost, srv.URL+"/v1/avatar/async_build", token, "application/json", buildJSON(name, pngImage))
+		if err != nil || status != 200 {
+			t.Fatalf("POST %q: got %d %s (%v), want 200", name, status, body, err)
+		}
+		if d := time.Since(start); d < 200*time.Millisecond {
+			t.Errorf("POST %q: answered after %s, want at least 200ms", name, d)
+		}
+		if got := sim.Stats().BuildsByName[name]; got != 1 {
+			t.Errorf("builds of %q: got %d, want 1", name, got)
+		}
+	}
+
+	sim2, srv2 := mirakotest.NewServer(t, mirakotest.Config{Token: token, SlowDelay: time.Hour})
+	client := &http.Client{Timeout: 200 * time.Millisecond}
+	req, _ := http.NewRequest(http.MethodPost, srv2.URL+"/v1/avatar/async_build", strings.NewReader(buildJSON("Cy [slow]", pngImage)))
+	req.Header.Set("Authorization", "Bearer "+token)
+	if resp, err := client.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatal("POST Cy [slow]: got an answer, want a timeout")
+	}
+	// The handler notices the client has gone, drops the request and creates nothing.
+	for start := time.Now(); sim2.Stats().Faults[mirakotest.FaultSlow] != 1 || time.Since(start) < 100*time.Millisecond; time.Sleep(10 * time.Millisecond) {
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("no slow fault counted within 5s")
+		}
+	}
+	if st := sim2.Stats(); st.BuildsCreated != 0 || len(st.Responses) != 0 {
+		t.Errorf("after the client left: got %d builds, responses %v; want none", st.BuildsCreated, st.Responses)
+	}
+}
+
 func TestResets(t *testing.T) {
 	for _, f := range []mirakotest.Fault{mirakotest.FaultReset, mirakotest.FaultAcceptThenReset} {
 		t.Run(string(f), func(t *testing.T) {
