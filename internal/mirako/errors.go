@@ -42,10 +42,10 @@ func (e *APIError) Error() string {
 	}
 	var details []string
 	for _, d := range e.Errors {
-		switch {
-		case d.Location != "" && d.Message != "":
-			details = append(details, d.Location+": "+d.Message)
-		case d.Location+d.Message != "":
+		if d.Location != "" && d.Message != "" {
+			d.Location += ": "
+		}
+		if d.Location+d.Message != "" {
 			details = append(details, d.Location+d.Message)
 		}
 	}

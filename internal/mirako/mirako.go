@@ -1,15 +1,13 @@
-// Package mirako is a client for the part of the Mirako API (https://mirako.co) the pipeline uses:
-// building an avatar from a portrait, reading its status, listing and deleting avatars. Its contract
-// is Mirako's OpenAPI 3.1 specification, vendored in openapi/.
+// Package mirako is a client, shaped like google/go-github, for the part of the Mirako API
+// (https://mirako.co) the pipeline uses; its contract is Mirako's OpenAPI spec, vendored in openapi/.
 //
-// The client is shaped like google/go-github: methods take a context first, and one checkResponse
-// turns every non-2xx answer into an *APIError or *RateLimitError; a call without a usable answer
-// fails with a *TransportError. It never retries: async_build has no idempotency key, so a second
-// POST may bill a second avatar, and that choice belongs to the state machine. The token is sent
-// only in the Authorization header, never in an error or the client's String.
+// It never retries: async_build has no idempotency key, so a second POST may bill a second avatar,
+// and that choice belongs to the state machine. The token is sent only in the Authorization header,
+// never in an error or the client's String.
 package mirako
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -49,10 +47,7 @@ type Option func(*Client)
 // NewClient returns a client for the API at baseURL (DefaultBaseURL when empty) that sends token as
 // a Bearer token.
 func NewClient(baseURL, token string, opts ...Option) *Client {
-	if baseURL == "" {
-		baseURL = DefaultBaseURL
-	}
-	c := &Client{httpClient: &http.Client{}, baseURL: strings.TrimRight(baseURL, "/"), token: token,
+	c := &Client{httpClient: &http.Client{}, baseURL: strings.TrimRight(cmp.Or(baseURL, DefaultBaseURL), "/"), token: token,
 		timeout: defaultTimeout, uploadTimeout: defaultUploadTimeout}
 	for _, opt := range opts {
 		opt(c)
@@ -60,8 +55,7 @@ func NewClient(baseURL, token string, opts ...Option) *Client {
 	return c
 }
 
-// WithHTTPClient sends requests through hc (nil keeps the default). Deadlines come from the request
-// context (WithTimeout, WithUploadTimeout), so hc.Timeout may stay zero.
+// WithHTTPClient sends requests through hc (nil keeps the default); hc.Timeout may stay zero.
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) {
 		if hc != nil {
@@ -127,8 +121,8 @@ func (c *Client) String() string {
 // GoString is String for %#v.
 func (c *Client) GoString() string { return c.String() }
 
-// do sends one request for path and returns the response checkResponse accepted; the caller reads
-// and closes its body. A body is sent with the given length, so net/http never replays it.
+// do sends one request and returns the response checkResponse accepted. A body goes with its
+// declared length and no GetBody, so net/http never replays it.
 func (c *Client) do(ctx context.Context, method, path string, body io.Reader, length int64) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.baseURL+path, body)
 	if err != nil {
@@ -161,8 +155,8 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, le
 	return resp, nil
 }
 
-// call makes a call without a body under the client's timeout and decodes the answer's "data" into
-// v, or discards the answer when v is nil. After a 401 it tries once more if there is a token source.
+// call makes a call without a body and decodes the answer's "data" into v (nil: discarded). After a
+// 401 it tries once more if there is a token source.
 func (c *Client) call(ctx context.Context, method, path string, v any) error {
 	ctx, cancel := withTimeout(ctx, c.timeout)
 	defer cancel()
@@ -200,26 +194,20 @@ func decodeData(resp *http.Response, method, path string, v any) error {
 		Data json.RawMessage `json:"data"`
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody+1))
-	switch {
-	case err != nil:
-		err = fmt.Errorf("read response: %w", err)
-	case len(raw) > maxResponseBody:
-		err = fmt.Errorf("response larger than %d bytes", maxResponseBody)
-	case len(raw) == 0:
-		err = errors.New("empty response body")
-	default:
-		if err = json.Unmarshal(raw, &envelope); err == nil && envelope.Data == nil {
-			err = errors.New(`no "data" member`)
-		}
-		if err == nil {
-			err = json.Unmarshal(envelope.Data, v)
-		}
-		if err != nil {
-			err = fmt.Errorf("decode response: %w", err)
-		}
+	if err == nil && len(raw) > maxResponseBody {
+		err = fmt.Errorf("larger than %d bytes", maxResponseBody)
+	}
+	if err == nil {
+		err = json.Unmarshal(raw, &envelope) // an empty body is "unexpected end of JSON input"
+	}
+	if err == nil && envelope.Data == nil {
+		err = errors.New(`no "data" member`)
+	}
+	if err == nil {
+		err = json.Unmarshal(envelope.Data, v)
 	}
 	if err != nil {
-		return newTransportError(method, path, err)
+		return newTransportError(method, path, fmt.Errorf("response: %w", err))
 	}
 	return nil
 }
