@@ -4,14 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/avatar-pipeline/avatar-pipeline/internal/local"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako/mirakotest"
@@ -27,6 +30,7 @@ type simOptions struct {
 	slowSeconds  float64
 	rateLimit    int
 	rateWindow   time.Duration
+	shared       *mirakotest.Config // from addSimFlags
 }
 
 // newSimCmd returns `avatarctl sim`, which serves the Mirako simulator until SIGINT or SIGTERM.
@@ -43,6 +47,9 @@ Builds go PENDING → BUILDING → READY over --build-seconds. Avatar names can 
 "[error]" ends in ERROR, "[stuck]" never leaves BUILDING, "[credits]" gets 402, "[forbidden]" 403,
 "[503x2]" makes the first two POSTs with that name fail with 503; see the mirakotest package
 documentation for all of them and for the faults --fault-rate draws from.
+
+--sim-max-builds N lets at most N builds be PENDING or BUILDING at once: a POST beyond gets 429 with
+Retry-After. --sim-outage-seconds S answers 503 to every /v1 request for the first S seconds.
 
 When it is ready it prints one line, "mirako simulator listening on http://ADDR", with the address
 it really bound (so --addr 127.0.0.1:0 picks a free port). SIGINT or SIGTERM stops it cleanly.
@@ -66,7 +73,50 @@ Example:
 	f.Float64Var(&o.slowSeconds, "slow-seconds", mirakotest.DefaultSlowDelay.Seconds(), "how long a slow fault stalls")
 	f.IntVar(&o.rateLimit, "rate-limit", 0, "requests allowed per --rate-window (0: no limit); the excess gets 429")
 	f.DurationVar(&o.rateWindow, "rate-window", mirakotest.DefaultRateWindow, "window of --rate-limit")
+	o.shared = addSimFlags(f)
 	return cmd
+}
+
+// addSimFlags registers the simulator flags that avatarctl sim and avatarctl local share,
+// --sim-max-builds and --sim-outage-seconds, on f. Once f is parsed, the Config it returns holds
+// their MaxBuilds and Outage; a negative value fails the parse, naming the flag.
+func addSimFlags(f *pflag.FlagSet) *mirakotest.Config {
+	cfg := &mirakotest.Config{}
+	f.Var((*countFlag)(&cfg.MaxBuilds), "sim-max-builds",
+		"builds the Mirako simulator lets be PENDING or BUILDING at once; a POST beyond gets 429 with Retry-After (0: no limit)")
+	f.Var((*secondsFlag)(&cfg.Outage), "sim-outage-seconds",
+		"seconds after start during which the Mirako simulator answers every /v1 request 503")
+	return cfg
+}
+
+// countFlag is an int flag that refuses negative values.
+type countFlag int
+
+func (c *countFlag) String() string { return strconv.Itoa(int(*c)) }
+func (c *countFlag) Type() string   { return "int" }
+func (c *countFlag) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return errors.New("must be a whole number, not negative")
+	}
+	*c = countFlag(n)
+	return nil
+}
+
+// secondsFlag is a duration given in (possibly fractional) seconds, not negative.
+type secondsFlag time.Duration
+
+func (d *secondsFlag) String() string {
+	return strconv.FormatFloat(time.Duration(*d).Seconds(), 'g', -1, 64)
+}
+func (d *secondsFlag) Type() string { return "float" }
+func (d *secondsFlag) Set(s string) error {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) {
+		return errors.New("must be a number of seconds, not negative")
+	}
+	*d = secondsFlag(seconds(v))
+	return nil
 }
 
 func runSim(cmd *cobra.Command, o simOptions) error {
@@ -92,6 +142,8 @@ func runSim(cmd *cobra.Command, o simOptions) error {
 		SlowDelay:  seconds(o.slowSeconds),
 		RateLimit:  o.rateLimit,
 		RateWindow: o.rateWindow,
+		MaxBuilds:  o.shared.MaxBuilds,
+		Outage:     o.shared.Outage,
 	})
 
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)

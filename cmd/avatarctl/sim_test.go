@@ -15,10 +15,13 @@ import (
 	"os/exec"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/spf13/pflag"
 )
 
 // simHelperEnv makes TestSimHelperProcess run avatarctl's main with the arguments after "--", so that
@@ -217,6 +220,10 @@ func TestSimRejectsBadFlags(t *testing.T) {
 		{[]string{"--token", ""}, "--token"},
 		{[]string{"--slow-seconds", "0"}, "--slow-seconds"},
 		{[]string{"--rate-limit", "-2"}, "--rate-limit"},
+		{[]string{"--sim-max-builds", "-1"}, "--sim-max-builds"},
+		{[]string{"--sim-max-builds", "two"}, "--sim-max-builds"},
+		{[]string{"--sim-outage-seconds", "-0.5"}, "--sim-outage-seconds"},
+		{[]string{"--sim-outage-seconds", "NaN"}, "--sim-outage-seconds"},
 		{[]string{"--addr", "127.0.0.1:notaport"}, "listen"},
 		{[]string{"extra"}, "unknown command"},
 	}
@@ -236,6 +243,97 @@ func TestSimRejectsBadFlags(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAddSimFlags parses the shared simulator flags alone, as avatarctl local will.
+func TestAddSimFlags(t *testing.T) {
+	tests := []struct {
+		args       []string
+		wantBuilds int
+		wantOutage time.Duration
+	}{
+		{nil, 0, 0},
+		{[]string{"--sim-max-builds", "3"}, 3, 0},
+		{[]string{"--sim-outage-seconds", "1.5", "--sim-max-builds=0"}, 0, 1500 * time.Millisecond},
+		{[]string{"--sim-outage-seconds=90"}, 0, 90 * time.Second},
+	}
+	for _, tc := range tests {
+		f := pflag.NewFlagSet("local", pflag.ContinueOnError)
+		cfg := addSimFlags(f)
+		if err := f.Parse(tc.args); err != nil {
+			t.Fatalf("%q: %v", tc.args, err)
+		}
+		if cfg.MaxBuilds != tc.wantBuilds || cfg.Outage != tc.wantOutage {
+			t.Errorf("%q: got MaxBuilds %d, Outage %s; want %d, %s", tc.args, cfg.MaxBuilds, cfg.Outage, tc.wantBuilds, tc.wantOutage)
+		}
+	}
+}
+
+// startSim runs `avatarctl sim` in-process with args and returns its base URL; it stops with the test.
+func startSim(t *testing.T, args ...string) string {
+	t.Helper()
+	pr, pw := io.Pipe()
+	cmd := newRootCmd()
+	cmd.SetArgs(append([]string{"sim", "--addr", "127.0.0.1:0"}, args...))
+	cmd.SetOut(pw)
+	cmd.SetErr(io.Discard)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- cmd.ExecuteContext(ctx)
+		pw.Close()
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("sim: %v", err)
+		}
+	})
+	base, _ := readListening(t, pr)
+	return base
+}
+
+// TestSimMaxBuildsAndOutage shows the two flags reach the simulator: with one build in flight the
+// next POST gets 429 with Retry-After, and during an outage every request gets 503.
+func TestSimMaxBuildsAndOutage(t *testing.T) {
+	body := fmt.Sprintf(`{"name":"Ada","image":%q}`, pngBase64(t))
+	post := func(base string) (int, string) {
+		req, _ := http.NewRequest(http.MethodPost, base+"/v1/avatar/async_build", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer sim-token")
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get("Retry-After")
+	}
+
+	base := startSim(t, "--build-seconds", "600", "--sim-max-builds", "1")
+	if status, _ := post(base); status != 200 {
+		t.Fatalf("first POST: got %d, want 200", status)
+	}
+	if status, retry := post(base); status != 429 || !between(retry, 599, 600) {
+		t.Errorf("second POST: got %d Retry-After %q, want 429 Retry-After 599 or 600", status, retry)
+	}
+
+	base = startSim(t, "--sim-outage-seconds", "600")
+	if status, retry := post(base); status != 503 || !between(retry, 599, 600) {
+		t.Errorf("POST during the outage: got %d Retry-After %q, want 503 Retry-After 599 or 600", status, retry)
+	}
+	var stats struct {
+		BuildsCreated int            `json:"builds_created"`
+		Responses     map[string]int `json:"responses"`
+	}
+	if status := curl(t, http.MethodGet, base+"/_sim/stats", "", "", &stats); status != 200 || stats.BuildsCreated != 0 || stats.Responses["503"] != 1 {
+		t.Errorf("stats: got %d %+v, want no build and one 503", status, stats)
+	}
+}
+
+// between reports whether s is a whole number from lo to hi.
+func between(s string, lo, hi int) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && lo <= n && n <= hi
 }
 
 // TestSimStopsOnSignal runs avatarctl as a process and checks SIGINT and SIGTERM stop it cleanly, also

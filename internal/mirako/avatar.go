@@ -1,20 +1,24 @@
 package mirako
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strings"
+	"sync"
 	"time"
 )
 
-// Status is an avatar's build status as Mirako reports it (spec schema AvatarResponse, "status").
+// Status is an avatar's build status (spec schema AvatarResponse, "status").
 type Status string
 
-// The statuses the spec enumerates. A build goes PENDING → BUILDING → READY or ERROR; an ERROR
-// avatar carries no reason.
+// The statuses the spec lists: PENDING → BUILDING → READY or ERROR. An ERROR avatar has no reason.
 const (
 	StatusPending  Status = "PENDING"
 	StatusBuilding Status = "BUILDING"
@@ -22,22 +26,15 @@ const (
 	StatusError    Status = "ERROR"
 )
 
-// Terminal reports whether s is final: READY or ERROR. A status the spec does not list is not
-// terminal, so polling goes on until the workflow's deadline.
-func (s Status) Terminal() bool {
-	return s == StatusReady || s == StatusError
-}
-
-// Theme is one appearance of an avatar (spec schema PresignedAvatarTheme). KeyImage and LiveVideo are
-// presigned URLs that expire.
+// Theme is one appearance of an avatar (spec schema PresignedAvatarTheme); the URLs expire.
 type Theme struct {
 	Name      string `json:"name"`
 	KeyImage  string `json:"key_image,omitempty"`
 	LiveVideo string `json:"live_video,omitempty"`
 }
 
-// Avatar is an avatar as Mirako describes it (spec schema AvatarResponse). The spec allows null for
-// SupportedInteractiveModels and Themes (a building avatar has none); they decode to nil slices.
+// Avatar is an avatar as Mirako describes it (spec schema AvatarResponse). A building avatar's null
+// models and themes decode to nil slices.
 type Avatar struct {
 	ID                         string    `json:"id"`
 	UserID                     string    `json:"user_id"`
@@ -48,23 +45,13 @@ type Avatar struct {
 	Themes                     []Theme   `json:"themes"`
 }
 
-const (
-	pathBuild  = "/v1/avatar/async_build"
-	pathList   = "/v1/avatar/list"
-	pathAvatar = "/v1/avatar/"
-)
-
-// Build starts building an avatar called name from a portrait and returns the new avatar's id. The
-// image is read once from image, which must yield exactly size bytes; it is streamed as base64 inside
-// the JSON body (see BuildBody) with its length declared up front, so the request cannot be replayed
-// and is never retried here. Each call that succeeds creates (and bills) one avatar.
-//
-// If image fails or yields a different number of bytes, the upload is aborted and the error wraps
-// the reader's error or ErrImageSize; it is neither an *APIError nor a *TransportError.
-//
-// Mirako API: POST /v1/avatar/async_build (operationId BuildAvatarAsync).
+// Build starts building an avatar called name from the size bytes of image and returns its id
+// (POST /v1/avatar/async_build, operationId BuildAvatarAsync). The image is read once and streamed
+// as base64 (see BuildBody), so the request is never replayed; each success creates, and bills, one
+// avatar. If image fails or its size is wrong, the upload is aborted and the error wraps the
+// reader's error or ErrImageSize; it is then neither an *APIError nor a *TransportError.
 func (c *Client) Build(ctx context.Context, name string, image io.Reader, size int64) (string, error) {
-	const method, path = http.MethodPost, pathBuild
+	const method, path = http.MethodPost, "/v1/avatar/async_build"
 	if image == nil {
 		return "", fmt.Errorf("mirako: %s %s: nil image reader", method, path)
 	}
@@ -73,24 +60,14 @@ func (c *Client) Build(ctx context.Context, name string, image io.Reader, size i
 	}
 	ctx, cancel := withTimeout(ctx, c.uploadTimeout)
 	defer cancel()
-
-	body := newBuildBody(name, image, size)
-	req, err := c.newRequest(ctx, method, path, body)
-	if err != nil {
-		return "", err
-	}
-	// A body of a type net/http does not know gets no GetBody, so the transport cannot replay it;
-	// the declared length makes the request fail rather than send a body that does not match it.
-	req.ContentLength = body.length
-
-	resp, err := c.do(req, path)
-	if bodyErr := body.failure(); bodyErr != nil {
-		// The image, not the network, ended the upload; whatever came back is not an answer to a
-		// complete request.
+	body, length, img := newBuildBody(name, image, size)
+	resp, err := c.do(ctx, method, path, body, length)
+	if imgErr := img.failure(); imgErr != nil {
+		// The image ended the upload; whatever came back does not answer a complete request.
 		if resp != nil {
 			discard(resp)
 		}
-		return "", fmt.Errorf("mirako: %s %s: %w", method, path, bodyErr)
+		return "", fmt.Errorf("mirako: %s %s: %w", method, path, imgErr)
 	}
 	if err != nil {
 		return "", err
@@ -107,47 +84,27 @@ func (c *Client) Build(ctx context.Context, name string, image io.Reader, size i
 	return out.AvatarID, nil
 }
 
-// Get returns the avatar with the given id, its status included. The CheckStatus step polls it.
-//
-// Mirako API: GET /v1/avatar/{id} (operationId GetAvatarById).
+// Get returns the avatar with the given id (GET /v1/avatar/{id}, operationId GetAvatarById).
 func (c *Client) Get(ctx context.Context, id string) (*Avatar, error) {
-	const method = http.MethodGet
-	path, err := avatarPath(method, id)
+	path, err := avatarPath(http.MethodGet, id)
 	if err != nil {
 		return nil, err
 	}
-	if id == "list" {
-		// GET /v1/avatar/list is the list operation; no avatar can be read under that id.
-		return nil, fmt.Errorf("mirako: %s %s: %q is not an avatar id", method, path, id)
-	}
-	resp, cancel, err := c.send(ctx, method, path)
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
 	var a Avatar
-	if err := decodeData(resp, method, path, &a); err != nil {
+	if err := c.call(ctx, http.MethodGet, path, &a); err != nil {
 		return nil, err
 	}
-	// id and status are required; without them the answer is of no use to a poller.
-	if a.ID == "" || a.Status == "" {
-		return nil, newTransportError(method, path, errors.New(`decode response: avatar without "id" or "status"`))
+	if a.ID == "" || a.Status == "" { // required, and all a poller needs
+		return nil, newTransportError(http.MethodGet, path, errors.New(`decode response: avatar without "id" or "status"`))
 	}
 	return &a, nil
 }
 
-// List returns the caller's avatars. A "data": null answer is an empty, non-nil list.
-//
-// Mirako API: GET /v1/avatar/list (operationId GetUserAvatarList).
+// List returns the caller's avatars (GET /v1/avatar/list, operationId GetUserAvatarList); "data":
+// null is an empty, non-nil list.
 func (c *Client) List(ctx context.Context) ([]Avatar, error) {
-	const method, path = http.MethodGet, pathList
-	resp, cancel, err := c.send(ctx, method, path)
-	if err != nil {
-		return nil, err
-	}
-	defer cancel()
 	var avatars []Avatar
-	if err := decodeData(resp, method, path, &avatars); err != nil {
+	if err := c.call(ctx, http.MethodGet, "/v1/avatar/list", &avatars); err != nil {
 		return nil, err
 	}
 	if avatars == nil {
@@ -156,31 +113,117 @@ func (c *Client) List(ctx context.Context) ([]Avatar, error) {
 	return avatars, nil
 }
 
-// Delete deletes the avatar with the given id. Mirako answers 204; deleting an unknown id is an
-// *APIError with StatusCode 404, which a caller cleaning up may treat as done.
-//
-// Mirako API: DELETE /v1/avatar/{id} (operationId DeleteAvatar).
+// Delete deletes the avatar with the given id (DELETE /v1/avatar/{id}, operationId DeleteAvatar). An
+// unknown id is an *APIError with StatusCode 404, which a caller cleaning up may treat as done.
 func (c *Client) Delete(ctx context.Context, id string) error {
-	const method = http.MethodDelete
-	path, err := avatarPath(method, id)
+	path, err := avatarPath(http.MethodDelete, id)
 	if err != nil {
 		return err
 	}
-	resp, cancel, err := c.send(ctx, method, path)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	discard(resp)
-	return nil
+	return c.call(ctx, http.MethodDelete, path, nil)
 }
 
-// avatarPath is /v1/avatar/{id} with id escaped as one path segment. An empty id, "." or ".." would
-// name another resource once the path is cleaned, so they are refused before any request.
+// avatarPath is /v1/avatar/{id} with id escaped as one segment. "", "." and ".." would name another
+// resource once the path is cleaned, and "list" is the list operation, so they are refused.
 func avatarPath(method, id string) (string, error) {
 	switch id {
-	case "", ".", "..":
-		return "", fmt.Errorf("mirako: %s %s{id}: invalid avatar id %q", method, pathAvatar, id)
+	case "", ".", "..", "list":
+		return "", fmt.Errorf("mirako: %s /v1/avatar/{id}: invalid avatar id %q", method, id)
 	}
-	return pathAvatar + url.PathEscape(id), nil
+	return "/v1/avatar/" + url.PathEscape(id), nil
+}
+
+// rawChunk is how much of the image is read at a time: with its base64, about 21 KiB of buffers
+// whatever the image size, small enough to stay in cache (BENCHMARKS.md, "The chunk size").
+const rawChunk = 9 << 10
+
+// maxEmptyReads bounds successive (0, nil) reads from the image, as bufio does.
+const maxEmptyReads = 100
+
+// BuildBody returns the body of a BuildAvatarAsync request, {"name": name, "image": "<base64>"}
+// (spec schema AsyncBuildApiRequestBody), as a reader that encodes image on the fly, and its exact
+// length. image is read once; the reader fails, wrapping ErrImageSize, if it yields fewer or more
+// than size bytes, and never yields base64 beyond size. Build sends it; cmd/benchreport measures it.
+func BuildBody(name string, image io.Reader, size int64) (io.Reader, int64) {
+	body, length, _ := newBuildBody(name, image, size)
+	return body, length
+}
+
+func newBuildBody(name string, image io.Reader, size int64) (io.Reader, int64, *imageReader) {
+	// json.Marshal escapes what could break the envelope and replaces invalid UTF-8.
+	quoted, _ := json.Marshal(name)
+	head, tail := `{"name":`+string(quoted)+`,"image":"`, `"}`
+	r := &imageReader{src: image, size: size}
+	if size < 0 {
+		r.err = fmt.Errorf("read image: negative size %d: %w", size, ErrImageSize)
+		return r, 0, r
+	}
+	r.buf = make([]byte, min(size+1, rawChunk)) // +1: the probe for an image longer than declared
+	r.out.Grow((len(r.buf) + 2) / 3 * 4)        // the most one fill encodes, but for the padding at EOF
+	r.enc = base64.NewEncoder(base64.StdEncoding, &r.out)
+	length := int64(len(head)+len(tail)) + int64(base64.StdEncoding.EncodedLen(int(size)))
+	// Only Read: MultiReader's WriteTo would allocate a 32 KiB buffer of its own.
+	return struct{ io.Reader }{io.MultiReader(strings.NewReader(head), r, strings.NewReader(tail))}, length, r
+}
+
+// imageReader yields the base64 of src, which must yield exactly size bytes.
+type imageReader struct {
+	src        io.Reader
+	size, read int64
+	buf        []byte
+	enc        io.WriteCloser // into out
+	out        bytes.Buffer   // base64 not yet yielded
+	done       bool
+
+	mu  sync.Mutex // Build reads err while the transport may still be reading
+	err error      // returned by every Read once set
+}
+
+// Read implements io.Reader.
+func (r *imageReader) Read(p []byte) (int, error) {
+	for r.out.Len() == 0 && !r.done && r.failure() == nil {
+		if err := r.fill(); err != nil {
+			r.mu.Lock()
+			r.err = err
+			r.mu.Unlock()
+		}
+	}
+	if err := r.failure(); err != nil {
+		return 0, err
+	}
+	return r.out.Read(p) // io.EOF once done and drained
+}
+
+func (r *imageReader) failure() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
+// fill reads the next piece of src into the encoder, never more than size+1 bytes in all. The
+// encoder keeps back an incomplete 3-byte group until Close, so a short image yields no padding.
+func (r *imageReader) fill() error {
+	for range maxEmptyReads {
+		room := r.buf[:min(int64(len(r.buf)), r.size-r.read+1)]
+		k, err := r.src.Read(room)
+		if k < 0 || k > len(room) {
+			return fmt.Errorf("read image: reader returned %d bytes for a %d-byte buffer", k, len(room))
+		}
+		if r.read += int64(k); r.read > r.size {
+			return fmt.Errorf("read image: more than the declared %d bytes: %w", r.size, ErrImageSize)
+		}
+		_, _ = r.enc.Write(room[:k]) // a bytes.Buffer does not fail
+		switch {
+		case err == io.EOF && r.read < r.size:
+			return fmt.Errorf("read image: got %d bytes, declared %d: %w", r.read, r.size, ErrImageSize)
+		case err == io.EOF:
+			r.done = true
+			return r.enc.Close()
+		case err != nil:
+			return fmt.Errorf("read image after %d bytes: %w", r.read, err)
+		case k > 0:
+			return nil
+		}
+	}
+	return fmt.Errorf("read image: %w", io.ErrNoProgress)
 }

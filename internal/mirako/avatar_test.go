@@ -383,22 +383,3 @@ func TestTruncatedSuccess(t *testing.T) {
 		})
 	}
 }
-
-func TestStatusTerminal(t *testing.T) {
-	tests := []struct {
-		s    Status
-		want bool
-	}{
-		{StatusPending, false},
-		{StatusBuilding, false},
-		{StatusReady, true},
-		{StatusError, true},
-		{"", false},
-		{"ARCHIVED", false},
-	}
-	for _, tc := range tests {
-		if got := tc.s.Terminal(); got != tc.want {
-			t.Errorf("Status(%q).Terminal() = %v, want %v", tc.s, got, tc.want)
-		}
-	}
-}

@@ -102,12 +102,12 @@ func TestNewClientBaseURL(t *testing.T) {
 
 func TestClientOptions(t *testing.T) {
 	hc := &http.Client{}
-	c := NewClient("", testToken, WithHTTPClient(hc), WithTimeout(3*time.Second), WithUploadTimeout(time.Minute), WithUserAgent("avatarctl/test"))
-	if c.httpClient != hc || c.timeout != 3*time.Second || c.uploadTimeout != time.Minute || c.userAgent != "avatarctl/test" {
+	c := NewClient("", testToken, WithHTTPClient(hc), WithTimeout(3*time.Second), WithUploadTimeout(time.Minute))
+	if c.httpClient != hc || c.timeout != 3*time.Second || c.uploadTimeout != time.Minute {
 		t.Errorf("options not applied: %v", c)
 	}
-	d := NewClient("", testToken, WithHTTPClient(nil), WithUserAgent(""))
-	if d.httpClient == nil || d.timeout != defaultTimeout || d.uploadTimeout != defaultUploadTimeout || d.userAgent != defaultUserAgent {
+	d := NewClient("", testToken, WithHTTPClient(nil))
+	if d.httpClient == nil || d.timeout != defaultTimeout || d.uploadTimeout != defaultUploadTimeout {
 		t.Errorf("defaults not kept: %v", d)
 	}
 }
@@ -124,7 +124,7 @@ func TestClientStringHidesToken(t *testing.T) {
 func TestRequestHeaders(t *testing.T) {
 	for _, tc := range calls {
 		t.Run(tc.name, func(t *testing.T) {
-			c, mux, _ := setup(t, WithUserAgent("avatar-pipeline-test/1"))
+			c, mux, _ := setup(t)
 			var got http.Header
 			mux.HandleFunc(tc.method+" "+tc.path, func(w http.ResponseWriter, r *http.Request) {
 				got = r.Header.Clone()
@@ -137,7 +137,7 @@ func TestRequestHeaders(t *testing.T) {
 			want := map[string]string{
 				"Authorization": "Bearer " + testToken,
 				"Accept":        "application/json, application/problem+json",
-				"User-Agent":    "avatar-pipeline-test/1",
+				"User-Agent":    "avatar-pipeline-mirako/1",
 			}
 			if tc.method == http.MethodPost {
 				want["Content-Type"] = "application/json"

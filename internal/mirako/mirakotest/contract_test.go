@@ -185,6 +185,17 @@ func TestResponsesFollowTheSpec(t *testing.T) {
 			},
 			call: get(list), wantStatus: 429,
 		},
+		{
+			name: "max builds",
+			cfg:  func(c *mirakotest.Config) { c.MaxBuilds = 1 },
+			setup: func(t *testing.T, _ *mirakotest.Simulator, url string, _ *fakeClock) string {
+				createAvatar(t, url, "Ada")
+				return ""
+			},
+			call: post(buildJSON("Bo", pngImage)), wantStatus: 429, wantBody: `"detail":"too many builds in progress`,
+		},
+		{name: "outage on post", cfg: func(c *mirakotest.Config) { c.Outage = time.Minute }, call: post(buildJSON("Ada", pngImage)), wantStatus: 503, wantBody: `"title":"Service Unavailable"`},
+		{name: "outage on get", cfg: func(c *mirakotest.Config) { c.Outage = time.Minute }, call: get("/v1/avatar/a1b2c3d4-e5f6-7890-1234-567890abcdef"), wantStatus: 503},
 		{name: "fault 429", setup: script(mirakotest.Fault429), call: get(list), wantStatus: 429},
 		{name: "fault 500", setup: script(mirakotest.Fault500), call: post(buildJSON("Ada", pngImage)), wantStatus: 500},
 		{name: "fault 503", setup: script(mirakotest.Fault503), call: get(list), wantStatus: 503},
@@ -424,6 +435,13 @@ func TestClientAndSimulatorAgreeOnErrors(t *testing.T) {
 			setup: func(sim *mirakotest.Simulator, _ *mirako.Client) { sim.Script(mirakotest.Fault429, 1) },
 			call:  build("Ada", pngImage), wantStatus: 429, wantRetry: 3 * time.Second, wantTransient: true},
 		{name: "429 by name", call: build("Ada [429]", pngImage), wantStatus: 429, wantRetry: time.Second, wantTransient: true},
+		{name: "429 max builds", cfg: func(c *mirakotest.Config) { c.MaxBuilds = 1; c.BuildTime = 45 * time.Second },
+			setup: func(_ *mirakotest.Simulator, c *mirako.Client) {
+				_, _ = c.Build(context.Background(), "Ada", bytes.NewReader(pngImage), int64(len(pngImage)))
+			},
+			call: build("Bo", pngImage), wantStatus: 429, wantRetry: 45 * time.Second, wantTransient: true},
+		{name: "503 outage", cfg: func(c *mirakotest.Config) { c.Outage = 2 * time.Minute },
+			call: get("x"), wantStatus: 503, wantTransient: true},
 		{name: "500 fault", setup: func(sim *mirakotest.Simulator, _ *mirako.Client) { sim.Script(mirakotest.Fault500, 1) },
 			call: list, wantStatus: 500, wantTransient: true},
 		{name: "503 fault", setup: func(sim *mirakotest.Simulator, _ *mirako.Client) {

@@ -1,35 +1,42 @@
+// Package mirakotest is an http.Handler simulating the part of the Mirako API the pipeline uses, to
+// the letter of Mirako's vendored OpenAPI spec, with outcomes scripted by avatar name, faults, a rate
+// limit, a build capacity and an outage. README.md describes the endpoints, validation, tags and faults.
+//
+// A request gets at most one fault: a per-endpoint script, else the global script, else the random
+// draw, all before authentication; a name's fault tag applies only to a request without one. Ids and
+// random draws are seeded by Config.Seed, so the same requests give the same ids and faults each run.
 package mirakotest
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 )
 
 // DefaultToken is the bearer token the simulator accepts when Config.Token is empty.
 const DefaultToken = "sim-token"
 
-// Defaults for the zero values of Config.
+// Defaults for the zero values of Config. DefaultSlowDelay is longer than the client's timeout of
+// Get, List and Delete; the body limit is the base64 of the 10 MiB image limit and 64 KiB.
 const (
-	// DefaultMaxImageBytes is Mirako's documented 10 MB input limit, read generously as 10 MiB.
-	DefaultMaxImageBytes = 10 << 20
-	// DefaultMaxBodyBytes is room for the base64 of a DefaultMaxImageBytes image plus a JSON envelope
-	// with a long name: 4·⌈10 MiB/3⌉ + 64 KiB.
-	DefaultMaxBodyBytes = (DefaultMaxImageBytes+2)/3*4 + 64<<10
-	// DefaultSlowDelay is longer than the client's default 15 s timeout for Get, List and Delete.
-	DefaultSlowDelay = 30 * time.Second
-	// DefaultRetryAfter is the Retry-After of the 429 fault.
-	DefaultRetryAfter = time.Second
-	// DefaultRateWindow is the window of Config.RateLimit.
-	DefaultRateWindow = time.Minute
+	DefaultSlowDelay     = 30 * time.Second
+	DefaultRateWindow    = time.Minute
+	defaultMaxImageBytes = 10 << 20 // Mirako's documented 10 MB, read generously
+	defaultMaxBodyBytes  = (defaultMaxImageBytes+2)/3*4 + 64<<10
+	defaultRetryAfter    = time.Second
 )
 
 // The endpoints, as named in Stats.Requests and accepted by ScriptFor.
@@ -38,64 +45,51 @@ const (
 	EndpointGet    = "GET /v1/avatar/{id}"
 	EndpointList   = "GET /v1/avatar/list"
 	EndpointDelete = "DELETE /v1/avatar/{id}"
-	// EndpointOther counts /v1 requests that match no operation (answered 404 or 405).
-	EndpointOther = "other"
+	EndpointOther  = "other" // a /v1 request that matches no operation (404 or 405)
 )
 
-var endpoints = []string{EndpointBuild, EndpointGet, EndpointList, EndpointDelete}
-
-// Config configures a Simulator. The zero value is usable: token DefaultToken, builds READY at once,
-// no faults, no rate limit.
+// Config configures a Simulator. The zero value works: token DefaultToken, builds READY at once, no
+// faults and no limits.
 type Config struct {
-	// Token is the bearer token every /v1 request must present (DefaultToken when empty).
-	Token string
-	// BuildTime is how long a build takes: PENDING for the first tenth, then BUILDING, then READY
-	// (or ERROR for an "[error]" name). Zero makes builds READY at once.
-	BuildTime time.Duration
-	// FaultRate is the probability, from 0 to 1, that a /v1 request gets a random fault.
-	FaultRate float64
-	// FaultKinds are the faults the random draw picks from, uniformly (DefaultFaultKinds when empty).
-	FaultKinds []Fault
-	// Seed seeds avatar ids and the random fault draw.
-	Seed int64
-	// SlowDelay is how long the slow faults stall (DefaultSlowDelay when zero); set it above the
-	// client's timeout to provoke one. Stalls follow the wall clock, not Now.
-	SlowDelay time.Duration
-	// RetryAfter is the Retry-After of the 429 fault (DefaultRetryAfter when zero).
-	RetryAfter time.Duration
-	// RateLimit is how many authenticated /v1 requests one token may make per RateWindow; 0 turns
-	// the limit off. The excess gets 429 with Retry-After.
-	RateLimit int
-	// RateWindow is the fixed window of RateLimit (DefaultRateWindow when zero).
+	Token      string        // the bearer token /v1 requests must send (DefaultToken when empty)
+	BuildTime  time.Duration // from POST to READY; PENDING for the first tenth
+	FaultRate  float64       // probability, 0 to 1, that a /v1 request gets a random fault
+	FaultKinds []Fault       // the random draw's faults (DefaultFaultKinds when empty)
+	Seed       int64         // seeds avatar ids and the random draw
+	SlowDelay  time.Duration // how long the slow faults stall, by the wall clock
+	RetryAfter time.Duration // the 429 fault's Retry-After (1s when zero)
+	// RateLimit, when positive, is how many authenticated /v1 requests the token may make per
+	// RateWindow (DefaultRateWindow when zero); the excess gets 429 with Retry-After.
+	RateLimit  int
 	RateWindow time.Duration
-	// MaxBodyBytes bounds the build request body (DefaultMaxBodyBytes when zero); a bigger body
-	// gets 413.
-	MaxBodyBytes int64
-	// MaxImageBytes bounds the decoded image (DefaultMaxImageBytes when zero); a bigger image gets
-	// 422 at body.image.
-	MaxImageBytes int64
-	// Now is the clock that drives status progression and created_at (time.Now when nil).
-	Now func() time.Time
+	// MaxBodyBytes bounds the build body (413 beyond), MaxImageBytes the decoded image (422 beyond).
+	MaxBodyBytes, MaxImageBytes int64
+	// MaxBuilds, when positive, is how many avatars may be PENDING or BUILDING at once: a POST beyond
+	// gets 429 with Retry-After (until the first of them finishes) and creates nothing.
+	MaxBuilds int
+	// Outage makes every /v1 request get 503 with Retry-After for this long after New.
+	Outage time.Duration
+	Now    func() time.Time // the clock (time.Now when nil)
 }
 
 // Simulator is the simulated Mirako API, an http.Handler. Create it with New or NewServer.
 type Simulator struct {
-	cfg    Config
-	userID string
+	cfg       Config
+	userID    string
+	outageEnd time.Time
+	closed    context.Context // done once Close is called
+	close     context.CancelFunc
 
-	closeOnce sync.Once
-	closed    chan struct{}
-
-	mu        sync.Mutex
-	idRand    *rand.Rand
-	faultRand *rand.Rand
-	avatars   map[string]*avatar
-	order     []*avatar // in creation order
-	seq       int
-	scripts   map[string][]scriptRun // by endpoint; "" is the global script
-	posts     map[string]int         // POSTs per name that reached the name-tag stage
-	windows   map[string]*rateWindow // by token
-	stats     Stats
+	mu          sync.Mutex
+	idRand      *rand.Rand
+	faultRand   *rand.Rand
+	avatars     map[string]*avatar
+	order       []*avatar              // in creation order
+	scripts     map[string][]scriptRun // by endpoint; "" is the global script
+	posts       map[string]int         // POSTs per name that reached the name tags
+	windowStart time.Time              // of the rate limit; one token, one window
+	windowCount int
+	stats       Stats
 }
 
 type scriptRun struct {
@@ -103,106 +97,87 @@ type scriptRun struct {
 	left  int
 }
 
-type rateWindow struct {
-	start time.Time
-	count int
-}
-
 // Stats are the simulator's counters, as Stats returns them and GET /_sim/stats serves them.
 type Stats struct {
-	// BuildsCreated is the number of avatars created by POST /v1/avatar/async_build.
-	BuildsCreated int `json:"builds_created"`
-	// BuildsByName counts created avatars by name.
-	BuildsByName map[string]int `json:"builds_by_name"`
-	// BuildsDeleted is the number of avatars deleted.
-	BuildsDeleted int `json:"builds_deleted"`
-	// Avatars counts the avatars that exist now, by their current status.
-	Avatars map[string]int `json:"avatars"`
-	// Requests counts /v1 requests by endpoint (EndpointBuild, …, EndpointOther), faulted ones included.
-	Requests map[string]int `json:"requests"`
-	// Responses counts the answers written, by HTTP status code ("200", "404", …); resets and
-	// answers dropped because the client left are not answers.
-	Responses map[string]int `json:"responses"`
-	// Faults counts injected faults by kind, whether from a script, a name or the random draw.
-	Faults map[Fault]int `json:"faults"`
-	// RateLimited counts requests refused by the rate limit (not counted in Faults).
-	RateLimited int `json:"rate_limited"`
+	BuildsCreated int            `json:"builds_created"`
+	BuildsByName  map[string]int `json:"builds_by_name"` // created avatars by name
+	BuildsDeleted int            `json:"builds_deleted"`
+	Avatars       map[string]int `json:"avatars"`      // existing avatars by current status
+	Requests      map[string]int `json:"requests"`     // /v1 requests by endpoint, faulted ones included
+	Responses     map[string]int `json:"responses"`    // answers written, by status; resets are none
+	Faults        map[Fault]int  `json:"faults"`       // from scripts, names and the random draw
+	RateLimited   int            `json:"rate_limited"` // refused by RateLimit or MaxBuilds
 }
 
-// New returns a simulator configured by cfg. It panics if cfg.FaultKinds names an unknown fault or
-// FaultRate is outside [0, 1], as those are programming errors.
+// New returns a simulator configured by cfg. It panics on an unknown fault in cfg.FaultKinds or a
+// FaultRate outside [0, 1]: those are programming errors.
 func New(cfg Config) *Simulator {
-	if cfg.Token == "" {
-		cfg.Token = DefaultToken
-	}
 	if cfg.FaultRate < 0 || cfg.FaultRate > 1 {
 		panic(fmt.Sprintf("mirakotest: FaultRate %v outside [0, 1]", cfg.FaultRate))
 	}
-	if len(cfg.FaultKinds) == 0 {
+	if cfg.FaultKinds = slices.Clone(cfg.FaultKinds); len(cfg.FaultKinds) == 0 {
 		cfg.FaultKinds = DefaultFaultKinds()
 	}
-	cfg.FaultKinds = append([]Fault(nil), cfg.FaultKinds...)
 	for _, f := range cfg.FaultKinds {
 		mustKnow(f)
 	}
-	if cfg.SlowDelay <= 0 {
-		cfg.SlowDelay = DefaultSlowDelay
-	}
-	if cfg.RetryAfter <= 0 {
-		cfg.RetryAfter = DefaultRetryAfter
-	}
-	if cfg.RateWindow <= 0 {
-		cfg.RateWindow = DefaultRateWindow
-	}
-	if cfg.MaxBodyBytes <= 0 {
-		cfg.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	if cfg.MaxImageBytes <= 0 {
-		cfg.MaxImageBytes = DefaultMaxImageBytes
-	}
+	cfg.Token = cmp.Or(cfg.Token, DefaultToken)
+	cfg.SlowDelay = positiveOr(cfg.SlowDelay, DefaultSlowDelay)
+	cfg.RetryAfter = positiveOr(cfg.RetryAfter, defaultRetryAfter)
+	cfg.RateWindow = positiveOr(cfg.RateWindow, DefaultRateWindow)
+	cfg.MaxBodyBytes = positiveOr(cfg.MaxBodyBytes, defaultMaxBodyBytes)
+	cfg.MaxImageBytes = positiveOr(cfg.MaxImageBytes, defaultMaxImageBytes)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	sum := sha256.Sum256([]byte("mirakotest user " + cfg.Token)) // a stable user id that is not the token
 	seed := uint64(cfg.Seed)
+	closed, cancel := context.WithCancel(context.Background())
 	return &Simulator{
 		cfg:       cfg,
-		userID:    userIDFor(cfg.Token),
-		closed:    make(chan struct{}),
+		userID:    formatUUID(sum[:16]),
+		outageEnd: cfg.Now().Add(cfg.Outage),
+		closed:    closed,
+		close:     cancel,
 		idRand:    rand.New(rand.NewPCG(seed, 0x6d6972616b6f6964)), // "mirakoid"
 		faultRand: rand.New(rand.NewPCG(seed, 0x6d6972616b6f666c)), // "mirakofl"
 		avatars:   map[string]*avatar{},
 		scripts:   map[string][]scriptRun{},
 		posts:     map[string]int{},
-		windows:   map[string]*rateWindow{},
-		stats: Stats{
-			BuildsByName: map[string]int{},
-			Requests:     map[string]int{},
-			Responses:    map[string]int{},
-			Faults:       map[Fault]int{},
-		},
+		stats: Stats{BuildsByName: map[string]int{}, Requests: map[string]int{},
+			Responses: map[string]int{}, Faults: map[Fault]int{}},
 	}
 }
 
-// Close ends every stall of a slow fault at once (the stalled request is then dropped without an
-// answer: its connection is closed), so that a server can shut down without waiting for SlowDelay.
-// The simulator keeps serving otherwise. NewServer calls it on cleanup; it is safe to call more than
-// once.
-func (s *Simulator) Close() {
-	s.closeOnce.Do(func() { close(s.closed) })
+func positiveOr[T ~int64](v, d T) T {
+	if v <= 0 {
+		return d
+	}
+	return v
 }
 
-// Script makes the next n /v1 requests, whatever their endpoint, get fault f (after any per-endpoint
-// script that applies to them). Scripts queue up: Script(Fault500, 2) then Script(FaultReset, 1) gives two
-// 500s, then a reset. It panics on an unknown fault.
-func (s *Simulator) Script(f Fault, n int) {
-	s.script("", f, n)
+// NewServer starts a simulator on an httptest server and stops both when the test ends.
+func NewServer(t testing.TB, cfg Config) (*Simulator, *httptest.Server) {
+	t.Helper()
+	sim := New(cfg)
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	t.Cleanup(sim.Close) // first (last in, first out), so that slow faults do not hold srv.Close up
+	return sim, srv
 }
+
+// Close ends every stall of a slow fault at once, dropping the stalled requests, so that a server
+// can shut down without waiting for SlowDelay. It is safe to call more than once.
+func (s *Simulator) Close() { s.close() }
+
+// Script makes the next n /v1 requests, whatever their endpoint, get fault f, after any
+// per-endpoint script. Scripts queue up. It panics on an unknown fault.
+func (s *Simulator) Script(f Fault, n int) { s.script("", f, n) }
 
 // ScriptFor makes the next n requests to endpoint (EndpointBuild, EndpointGet, EndpointList or
-// EndpointDelete) get fault f; it takes precedence over Script. It panics on an unknown endpoint or
-// fault.
+// EndpointDelete) get fault f, before Script's. It panics on an unknown endpoint or fault.
 func (s *Simulator) ScriptFor(endpoint string, f Fault, n int) {
-	if !slices.Contains(endpoints, endpoint) {
+	if !slices.Contains([]string{EndpointBuild, EndpointGet, EndpointList, EndpointDelete}, endpoint) {
 		panic(fmt.Sprintf("mirakotest: ScriptFor: unknown endpoint %q", endpoint))
 	}
 	s.script(endpoint, f, n)
@@ -210,74 +185,84 @@ func (s *Simulator) ScriptFor(endpoint string, f Fault, n int) {
 
 func (s *Simulator) script(key string, f Fault, n int) {
 	mustKnow(f)
-	if n <= 0 {
-		return
+	if n > 0 {
+		s.mu.Lock()
+		s.scripts[key] = append(s.scripts[key], scriptRun{f, n})
+		s.mu.Unlock()
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.scripts[key] = append(s.scripts[key], scriptRun{fault: f, left: n})
 }
 
 // Stats returns a snapshot of the counters.
 func (s *Simulator) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.cfg.Now()
 	st := s.stats
-	st.BuildsByName = maps.Clone(s.stats.BuildsByName)
-	st.Requests = maps.Clone(s.stats.Requests)
-	st.Responses = maps.Clone(s.stats.Responses)
-	st.Faults = maps.Clone(s.stats.Faults)
+	st.BuildsByName, st.Requests = maps.Clone(st.BuildsByName), maps.Clone(st.Requests)
+	st.Responses, st.Faults = maps.Clone(st.Responses), maps.Clone(st.Faults)
 	st.Avatars = map[string]int{}
+	now := s.cfg.Now()
 	for _, a := range s.avatars {
 		st.Avatars[s.statusOf(a, now)]++
 	}
 	return st
 }
 
-// ServeHTTP serves the simulated API and GET /_sim/stats. A reset, or a stall the client gave up on,
-// ends the request with panic(http.ErrAbortHandler), which net/http turns into a dropped connection.
+// ServeHTTP serves the API and GET /_sim/stats. A reset, or a stall the client gave up on, ends
+// the request with panic(http.ErrAbortHandler), which net/http turns into a dropped connection.
 func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/_sim/stats" {
-		s.serveStats(w, r)
+		resp := jsonResponse(http.StatusOK, s.Stats())
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			resp = problemResponse(http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed on /_sim/stats", nil)
+			resp.header.Set("Allow", "GET")
+		}
+		writeResponse(w, resp)
 		return
 	}
 	if !strings.HasPrefix(r.URL.Path, "/v1/") {
 		s.write(w, problemResponse(http.StatusNotFound, "no such path "+r.URL.Path, nil))
 		return
 	}
-	rt := route(r.Method, r.URL.Path)
+	endpoint, operation := s.route(r)
 
 	s.mu.Lock()
-	s.stats.Requests[rt.endpoint]++
-	fault := s.drawFaultLocked(rt.endpoint)
+	s.stats.Requests[endpoint]++
+	if left := s.outageEnd.Sub(s.cfg.Now()); left > 0 {
+		s.mu.Unlock()
+		s.write(w, retryLater(http.StatusServiceUnavailable, "the service is down (simulated outage)", left))
+		return
+	}
+	fault := s.drawFaultLocked(endpoint)
+	if fault != "" {
+		s.stats.Faults[fault]++
+	}
 	s.mu.Unlock()
 
-	if fault != "" {
-		s.countFault(fault)
-		switch {
-		case fault == FaultSlow:
-			// The request is processed only if the client waited; it is answered below.
-			if !s.stallRequest(r) {
-				abort()
-			}
-		case fault.before():
-			s.deliver(w, r, nil, fault)
-			return
-		}
-	}
-	resp := s.handle(r, rt, fault != "")
 	switch {
-	case fault == "":
-		fault = resp.fault // from the avatar's name (counted where it was chosen), if any
 	case fault == FaultSlow:
+		s.stallRequest(r)
+	case fault.before():
+		s.deliver(w, r, nil, fault)
+		return
+	}
+	resp := s.authorize(r)
+	if resp == nil {
+		resp = s.rateLimit()
+	}
+	if resp == nil {
+		resp = operation(fault != "")
+	}
+	switch fault {
+	case "":
+		fault = resp.fault // from the avatar's name, if any
+	case FaultSlow:
 		fault = "" // already stalled
 	}
 	s.deliver(w, r, resp, fault)
 }
 
-// drawFaultLocked picks the fault of one request: per-endpoint script, global script, random draw.
-// The random numbers are drawn for every request, so scripts do not shift the random sequence.
+// drawFaultLocked picks a request's fault: per-endpoint script, global script, random draw. The
+// random numbers are drawn for every request, so scripts do not shift the random sequence.
 func (s *Simulator) drawFaultLocked(endpoint string) Fault {
 	var random Fault
 	if s.cfg.FaultRate > 0 {
@@ -287,96 +272,59 @@ func (s *Simulator) drawFaultLocked(endpoint string) Fault {
 		}
 	}
 	for _, key := range []string{endpoint, ""} {
-		runs := s.scripts[key]
-		if key == EndpointOther || len(runs) == 0 {
-			continue
+		if runs := s.scripts[key]; len(runs) > 0 {
+			if runs[0].left--; runs[0].left == 0 {
+				s.scripts[key] = runs[1:]
+			}
+			return runs[0].fault
 		}
-		f := runs[0].fault
-		if runs[0].left--; runs[0].left == 0 {
-			s.scripts[key] = runs[1:]
-		}
-		return f
 	}
 	return random
 }
 
-func (s *Simulator) countFault(f Fault) {
-	s.mu.Lock()
-	s.stats.Faults[f]++
-	s.mu.Unlock()
-}
-
-// routed is a request matched to an operation.
-type routed struct {
-	endpoint string
-	id       string   // for EndpointGet and EndpointDelete
-	allow    []string // for a known path with a method it does not serve: 405
-}
-
-func route(method, path string) routed {
-	switch path {
-	case "/v1/avatar/async_build":
-		if method == http.MethodPost {
-			return routed{endpoint: EndpointBuild}
+// route matches a /v1 request to its endpoint and the operation that serves it once authorized.
+// The operation's argument tells that the request already has a fault, so its name's is not used.
+func (s *Simulator) route(r *http.Request) (string, func(faulted bool) *response) {
+	method, path := r.Method, r.URL.Path
+	answer := func(status int, allow string) (string, func(bool) *response) {
+		return EndpointOther, func(bool) *response {
+			if allow == "" {
+				return problemResponse(status, "no such path "+path, nil)
+			}
+			resp := problemResponse(status, fmt.Sprintf("method %s is not allowed on %s", method, path), nil)
+			resp.header.Set("Allow", allow)
+			return resp
 		}
-		return routed{endpoint: EndpointOther, allow: []string{http.MethodPost}}
-	case "/v1/avatar/list":
-		if method == http.MethodGet {
-			return routed{endpoint: EndpointList}
-		}
-		return routed{endpoint: EndpointOther, allow: []string{http.MethodGet}}
 	}
 	id, ok := strings.CutPrefix(path, "/v1/avatar/")
-	if !ok || id == "" || strings.Contains(id, "/") {
-		return routed{endpoint: EndpointOther}
-	}
-	switch method {
-	case http.MethodGet:
-		return routed{endpoint: EndpointGet, id: id}
-	case http.MethodDelete:
-		return routed{endpoint: EndpointDelete, id: id}
-	}
-	return routed{endpoint: EndpointOther, allow: []string{http.MethodGet, http.MethodDelete}}
-}
-
-// handle authenticates, rate-limits and runs the operation. faulted tells whether the request already
-// has a fault, in which case a name's fault tag is not used.
-func (s *Simulator) handle(r *http.Request, rt routed, faulted bool) *response {
-	if resp := s.authorize(r); resp != nil {
-		return resp
-	}
-	if resp := s.rateLimit(); resp != nil {
-		return resp
-	}
 	switch {
-	case rt.allow != nil:
-		resp := problemResponse(http.StatusMethodNotAllowed,
-			fmt.Sprintf("method %s is not allowed on %s", r.Method, r.URL.Path), nil)
-		resp.header.Set("Allow", strings.Join(rt.allow, ", "))
-		return resp
-	case rt.endpoint == EndpointBuild:
-		return s.build(r, faulted)
-	case rt.endpoint == EndpointGet:
-		return s.get(rt.id, faulted)
-	case rt.endpoint == EndpointList:
-		return s.list()
-	case rt.endpoint == EndpointDelete:
-		return s.delete(rt.id)
+	case path == "/v1/avatar/async_build" && method == http.MethodPost:
+		return EndpointBuild, func(faulted bool) *response { return s.build(r, faulted) }
+	case path == "/v1/avatar/async_build":
+		return answer(http.StatusMethodNotAllowed, "POST")
+	case path == "/v1/avatar/list" && method == http.MethodGet:
+		return EndpointList, func(bool) *response { return s.list() }
+	case path == "/v1/avatar/list":
+		return answer(http.StatusMethodNotAllowed, "GET")
+	case !ok || id == "" || strings.Contains(id, "/"):
+		return answer(http.StatusNotFound, "")
+	case method == http.MethodGet:
+		return EndpointGet, func(faulted bool) *response { return s.get(id, faulted) }
+	case method == http.MethodDelete:
+		return EndpointDelete, func(bool) *response { return s.delete(id) }
 	}
-	return problemResponse(http.StatusNotFound, "no such path "+r.URL.Path, nil)
+	return answer(http.StatusMethodNotAllowed, "GET, DELETE")
 }
 
-// authorize checks the bearer token; it returns a 401 answer or nil.
+// authorize returns a 401 answer unless the request carries the token.
 func (s *Simulator) authorize(r *http.Request) *response {
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	var detail string
+	token = strings.TrimSpace(token)
+	detail := "invalid API token" // never echo the token back
 	switch {
-	case !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "":
+	case !ok || !strings.EqualFold(scheme, "Bearer") || token == "":
 		detail = "missing bearer token: send Authorization: Bearer <API token>"
-	case strings.TrimSpace(token) != s.cfg.Token:
-		// Never echo the token back.
-		detail = "invalid API token"
-	default:
+	case token == s.cfg.Token:
 		return nil
 	}
 	resp := problemResponse(http.StatusUnauthorized, detail, nil)
@@ -384,8 +332,7 @@ func (s *Simulator) authorize(r *http.Request) *response {
 	return resp
 }
 
-// rateLimit counts an authenticated request against the token's window; it returns a 429 or nil.
-// Only one token authenticates, so the token's window is the simulator's.
+// rateLimit counts an authenticated request against the fixed window; it returns a 429 or nil.
 func (s *Simulator) rateLimit() *response {
 	if s.cfg.RateLimit <= 0 {
 		return nil
@@ -393,78 +340,92 @@ func (s *Simulator) rateLimit() *response {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.cfg.Now()
-	win := s.windows[s.cfg.Token]
-	if win == nil || !now.Before(win.start.Add(s.cfg.RateWindow)) {
-		win = &rateWindow{start: now}
-		s.windows[s.cfg.Token] = win
+	if end := s.windowStart.Add(s.cfg.RateWindow); !now.Before(end) {
+		s.windowStart, s.windowCount = now, 0
 	}
-	if win.count < s.cfg.RateLimit {
-		win.count++
+	if s.windowCount < s.cfg.RateLimit {
+		s.windowCount++
 		return nil
 	}
 	s.stats.RateLimited++
-	wait := win.start.Add(s.cfg.RateWindow).Sub(now)
-	resp := problemResponse(http.StatusTooManyRequests,
-		fmt.Sprintf("rate limit exceeded: %d requests per %s", s.cfg.RateLimit, s.cfg.RateWindow), nil)
-	resp.header.Set("Retry-After", retryAfterSeconds(wait))
+	return retryLater(http.StatusTooManyRequests, fmt.Sprintf("rate limit exceeded: %d requests per %s",
+		s.cfg.RateLimit, s.cfg.RateWindow), s.windowStart.Add(s.cfg.RateWindow).Sub(now))
+}
+
+// retryLater is a problem answer with Retry-After: wait in seconds, rounded up, at least 1.
+func retryLater(status int, detail string, wait time.Duration) *response {
+	resp := problemResponse(status, detail, nil)
+	resp.header.Set("Retry-After", strconv.FormatInt(max(1, int64((wait+time.Second-1)/time.Second)), 10))
 	return resp
 }
 
-// retryAfterSeconds renders d as delay-seconds, rounded up, at least 1.
-func retryAfterSeconds(d time.Duration) string {
-	secs := int64((d + time.Second - 1) / time.Second)
-	if secs < 1 {
-		secs = 1
-	}
-	return strconv.FormatInt(secs, 10)
-}
-
-func (s *Simulator) serveStats(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		resp := problemResponse(http.StatusMethodNotAllowed, "method "+r.Method+" is not allowed on /_sim/stats", nil)
-		resp.header.Set("Allow", "GET")
-		writeResponse(w, resp)
-		return
-	}
-	writeResponse(w, jsonResponse(http.StatusOK, s.Stats()))
-}
-
-// stall waits SlowDelay; it returns false if the client left or the simulator was closed first.
-func (s *Simulator) stall(ctx context.Context) bool {
+// stall waits SlowDelay; if the client leaves or the simulator is closed first, it ends the request
+// without an answer, unprocessed.
+func (s *Simulator) stall(ctx context.Context) {
 	t := time.NewTimer(s.cfg.SlowDelay)
 	defer t.Stop()
 	select {
 	case <-t.C:
-		return true
 	case <-ctx.Done():
-		return false
-	case <-s.closed:
-		return false
+		abort()
+	case <-s.closed.Done():
+		abort()
 	}
-}
-
-// userIDFor derives a stable UUID-shaped user id from the token, so the token itself never appears.
-func userIDFor(token string) string {
-	sum := sha256.Sum256([]byte("mirakotest user " + token))
-	return formatUUID(sum[:16])
 }
 
 // newIDLocked returns a random (version 4) UUID from the seeded generator.
 func (s *Simulator) newIDLocked() string {
 	var b [16]byte
-	for i := 0; i < 16; i += 8 {
-		v := s.idRand.Uint64()
-		for j := 0; j < 8; j++ {
-			b[i+j] = byte(v >> (8 * j))
-		}
-	}
+	binary.LittleEndian.PutUint64(b[:8], s.idRand.Uint64())
+	binary.LittleEndian.PutUint64(b[8:], s.idRand.Uint64())
 	return formatUUID(b[:])
 }
 
 func formatUUID(b []byte) string {
-	var u [16]byte
-	copy(u[:], b)
-	u[6] = u[6]&0x0f | 0x40 // version 4
-	u[8] = u[8]&0x3f | 0x80 // RFC 4122 variant
-	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+	b[6] = b[6]&0x0f | 0x40 // version 4
+	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// response is an answer before it is written, so that a fault can spoil it first.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+	fault  Fault // from the avatar's name, applied by ServeHTTP
+}
+
+// problemResponse is a problem+json answer: the spec's ErrorModel, without type and instance, like
+// Huma's; the title is the status text.
+func problemResponse(status int, detail string, errs []errorDetail) *response {
+	return &response{status: status, header: http.Header{"Content-Type": {"application/problem+json"}},
+		body: mustMarshal(struct {
+			Title  string        `json:"title"`
+			Status int           `json:"status"`
+			Detail string        `json:"detail,omitempty"`
+			Errors []errorDetail `json:"errors,omitempty"`
+		}{http.StatusText(status), status, detail, errs})}
+}
+
+// errorDetail is the spec's ErrorDetail.
+type errorDetail struct {
+	Location string `json:"location,omitempty"`
+	Message  string `json:"message,omitempty"`
+	Value    any    `json:"value,omitempty"`
+}
+
+// dataResponse is a 200 answer {"data": v}.
+func dataResponse(v any) *response { return jsonResponse(http.StatusOK, map[string]any{"data": v}) }
+
+func jsonResponse(status int, v any) *response {
+	return &response{status: status, header: http.Header{"Content-Type": {"application/json"}}, body: mustMarshal(v)}
+}
+
+// mustMarshal panics on what cannot be marshalled; every value here can (Value holds decoded JSON).
+func mustMarshal(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("mirakotest: marshal: %v", err))
+	}
+	return b
 }

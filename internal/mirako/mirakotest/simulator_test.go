@@ -540,6 +540,131 @@ func TestRandomFaultsAreDeterministic(t *testing.T) {
 	}
 }
 
+// TestMaxBuilds fills the build capacity, N avatars in flight, and checks the next POST is refused
+// with the wait until the first of them finishes, and accepted again once it has.
+func TestMaxBuilds(t *testing.T) {
+	for _, n := range []int{1, 3} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			clock := newFakeClock()
+			sim := mirakotest.New(mirakotest.Config{Token: token, MaxBuilds: n, BuildTime: 100 * time.Second, Now: clock.Now})
+			post := func(name string) *httptest.ResponseRecorder {
+				return serve(sim, http.MethodPost, "/v1/avatar/async_build", token, buildJSON(name, pngImage))
+			}
+			first := postAvatar(t, sim, "first")
+			for i := 1; i < n; i++ {
+				clock.Advance(10 * time.Second)
+				postAvatar(t, sim, fmt.Sprint("next ", i))
+			}
+			// The first build finishes 100s after it was posted.
+			wantRetry := fmt.Sprint(100 - 10*(n-1))
+			rec := post("one too many")
+			if rec.Code != 429 || rec.Header().Get("Retry-After") != wantRetry {
+				t.Fatalf("POST %d: got %d Retry-After %q %s, want 429 Retry-After %s", n+1, rec.Code, rec.Header().Get("Retry-After"), rec.Body, wantRetry)
+			}
+			if p := problemOf(t, rec); !strings.Contains(p.Detail, fmt.Sprintf("at most %d", n)) {
+				t.Errorf("detail: got %q, want it to name the limit %d", p.Detail, n)
+			}
+			// A body that is not acceptable is still told so first.
+			if rec := serve(sim, http.MethodPost, "/v1/avatar/async_build", token, `{"name":"Ada"}`); rec.Code != 422 {
+				t.Errorf("invalid POST while full: got %d, want 422", rec.Code)
+			}
+			// Half a second before the first build is READY: still full, and the wait rounds up.
+			clock.Advance(time.Duration(100-10*(n-1))*time.Second - 500*time.Millisecond)
+			if rec := post("one too many"); rec.Code != 429 || rec.Header().Get("Retry-After") != "1" {
+				t.Errorf("POST 0.5s before a build ends: got %d Retry-After %q, want 429 Retry-After 1", rec.Code, rec.Header().Get("Retry-After"))
+			}
+			clock.Advance(500 * time.Millisecond)
+			if got := getAvatar(t, sim, first)["status"]; got != "READY" {
+				t.Fatalf("first build: got %v, want READY", got)
+			}
+			if rec := post("one too many"); rec.Code != 200 {
+				t.Errorf("POST once a build ended: got %d %s, want 200", rec.Code, rec.Body)
+			}
+			st := sim.Stats()
+			if st.BuildsCreated != n+1 || st.BuildsByName["one too many"] != 1 || st.RateLimited != 2 {
+				t.Errorf("stats: got %d builds (%v), %d rate limited; want %d, one of the refused name, 2", st.BuildsCreated, st.BuildsByName, st.RateLimited, n+1)
+			}
+			if rec := post("full again"); rec.Code != 429 {
+				t.Errorf("POST with %d in flight again: got %d, want 429", n, rec.Code)
+			}
+		})
+	}
+}
+
+// TestMaxBuildsStuckAndDeleted: a [stuck] build holds its place for ever (the wait offered is the
+// build time), and deleting it frees the place.
+func TestMaxBuildsStuckAndDeleted(t *testing.T) {
+	clock := newFakeClock()
+	sim := mirakotest.New(mirakotest.Config{Token: token, MaxBuilds: 1, BuildTime: 30 * time.Second, Now: clock.Now})
+	id := postAvatar(t, sim, "Ada [stuck]")
+	clock.Advance(time.Hour)
+	rec := serve(sim, http.MethodPost, "/v1/avatar/async_build", token, buildJSON("Bo", pngImage))
+	if rec.Code != 429 || rec.Header().Get("Retry-After") != "30" {
+		t.Errorf("POST behind a stuck build: got %d Retry-After %q, want 429 Retry-After 30", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	if rec := serve(sim, http.MethodDelete, "/v1/avatar/"+id, token, ""); rec.Code != 204 {
+		t.Fatalf("DELETE: got %d, want 204", rec.Code)
+	}
+	postAvatar(t, sim, "Bo")
+}
+
+// TestMaxBuildsUnderConcurrency posts at once from many goroutines: exactly MaxBuilds are created.
+func TestMaxBuildsUnderConcurrency(t *testing.T) {
+	sim := mirakotest.New(mirakotest.Config{Token: token, MaxBuilds: 3, BuildTime: time.Hour})
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			serve(sim, http.MethodPost, "/v1/avatar/async_build", token, buildJSON(fmt.Sprint("A", i), pngImage))
+		})
+	}
+	wg.Wait()
+	if st := sim.Stats(); st.BuildsCreated != 3 || st.RateLimited != 17 || st.Responses["200"] != 3 || st.Responses["429"] != 17 {
+		t.Errorf("got %d created, %d rate limited, responses %v; want 3, 17", st.BuildsCreated, st.RateLimited, st.Responses)
+	}
+}
+
+// TestOutage: for Outage after New every /v1 request gets 503, whatever it is, and nothing else
+// happens; at the end of it to the nanosecond, the simulator serves again.
+func TestOutage(t *testing.T) {
+	clock := newFakeClock()
+	sim := mirakotest.New(mirakotest.Config{Token: token, Outage: 90 * time.Second, Now: clock.Now})
+	sim.Script(mirakotest.Fault500, 1) // waits for the end of the outage
+	requests := []struct{ method, path, tok, body string }{
+		{http.MethodGet, "/v1/avatar/list", token, ""},
+		{http.MethodPost, "/v1/avatar/async_build", token, buildJSON("Ada", pngImage)},
+		{http.MethodGet, "/v1/avatar/a1b2c3d4-e5f6-7890-1234-567890abcdef", "", ""},
+		{http.MethodDelete, "/v1/avatar/x", "mi-wrong", ""},
+		{http.MethodGet, "/v1/voice/profiles", token, ""},
+	}
+	steps := []struct {
+		advance   time.Duration
+		wantRetry string
+	}{{0, "90"}, {30 * time.Second, "60"}, {60*time.Second - time.Nanosecond, "1"}}
+	for _, st := range steps {
+		clock.Advance(st.advance)
+		for _, r := range requests {
+			rec := serve(sim, r.method, r.path, r.tok, r.body)
+			if rec.Code != 503 || rec.Header().Get("Retry-After") != st.wantRetry {
+				t.Errorf("%s %s during the outage: got %d Retry-After %q, want 503 Retry-After %s", r.method, r.path, rec.Code, rec.Header().Get("Retry-After"), st.wantRetry)
+			}
+			problemOf(t, rec)
+		}
+	}
+	if rec := serve(sim, http.MethodGet, "/_sim/stats", "", ""); rec.Code != 200 {
+		t.Errorf("stats during the outage: got %d, want 200", rec.Code)
+	}
+	st := sim.Stats()
+	if st.BuildsCreated != 0 || st.Responses["503"] != 15 || len(st.Faults) != 0 || st.Requests[mirakotest.EndpointBuild] != 3 {
+		t.Errorf("stats after the outage: got %d builds, responses %v, faults %v, requests %v; want none, 15 503s, no faults, 3 POSTs",
+			st.BuildsCreated, st.Responses, st.Faults, st.Requests)
+	}
+	clock.Advance(time.Nanosecond)
+	if rec := serve(sim, http.MethodGet, "/v1/avatar/list", token, ""); rec.Code != 500 {
+		t.Errorf("first request after the outage: got %d, want the scripted 500", rec.Code)
+	}
+	postAvatar(t, sim, "Ada")
+}
+
 func TestRateLimit(t *testing.T) {
 	clock := newFakeClock()
 	sim := mirakotest.New(mirakotest.Config{Token: token, RateLimit: 2, RateWindow: 10 * time.Second, Now: clock.Now})
@@ -636,6 +761,43 @@ func TestSlowFaults(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("stalled GET still pending 5s after Close")
+	}
+}
+
+// TestSlowFaultsByName: a [slow] name stalls before the avatar is created, an [accept_then_slow]
+// one after; a client that gives up during a [slow] stall leaves nothing created.
+func TestSlowFaultsByName(t *testing.T) {
+	sim, srv := mirakotest.NewServer(t, mirakotest.Config{Token: token, SlowDelay: 200 * time.Millisecond})
+	for _, name := range []string{"Ada [slowx1]", "Bo [accept_then_slowx1]"} {
+		start := time.Now()
+		status, _, body, err := rawRequest(t, http.MethodPost, srv.URL+"/v1/avatar/async_build", token, "application/json", buildJSON(name, pngImage))
+		if err != nil || status != 200 {
+			t.Fatalf("POST %q: got %d %s (%v), want 200", name, status, body, err)
+		}
+		if d := time.Since(start); d < 200*time.Millisecond {
+			t.Errorf("POST %q: answered after %s, want at least 200ms", name, d)
+		}
+		if got := sim.Stats().BuildsByName[name]; got != 1 {
+			t.Errorf("builds of %q: got %d, want 1", name, got)
+		}
+	}
+
+	sim2, srv2 := mirakotest.NewServer(t, mirakotest.Config{Token: token, SlowDelay: time.Hour})
+	client := &http.Client{Timeout: 200 * time.Millisecond}
+	req, _ := http.NewRequest(http.MethodPost, srv2.URL+"/v1/avatar/async_build", strings.NewReader(buildJSON("Cy [slow]", pngImage)))
+	req.Header.Set("Authorization", "Bearer "+token)
+	if resp, err := client.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatal("POST Cy [slow]: got an answer, want a timeout")
+	}
+	// The handler notices the client has gone, drops the request and creates nothing.
+	for start := time.Now(); sim2.Stats().Faults[mirakotest.FaultSlow] != 1 || time.Since(start) < 100*time.Millisecond; time.Sleep(10 * time.Millisecond) {
+		if time.Since(start) > 5*time.Second {
+			t.Fatal("no slow fault counted within 5s")
+		}
+	}
+	if st := sim2.Stats(); st.BuildsCreated != 0 || len(st.Responses) != 0 {
+		t.Errorf("after the client left: got %d builds, responses %v; want none", st.BuildsCreated, st.Responses)
 	}
 }
 
