@@ -28,9 +28,9 @@ type Rect struct {
 	Weight     float32
 }
 
-// Feature is one feature of the cascade. A Haar feature sums its Rects, each times its weight,
-// over the plain integral image or, when Tilted, over the 45°-rotated one. An LBP feature has one
-// Rect: the top-left cell of its 3×3 grid.
+// Feature is one feature of the cascade. A Haar feature sums its Rects, each times its weight;
+// Tilted (45°-rotated) features, which a few of OpenCV's cascades use, are not supported. An LBP
+// feature has one Rect: the top-left cell of its 3×3 grid.
 type Feature struct {
 	Rects  []Rect
 	Tilted bool
@@ -222,12 +222,11 @@ func (c *Cascade) validFeature(f Feature) error {
 	if len(f.Rects) < 2 || len(f.Rects) > 3 {
 		return fmt.Errorf("%d rectangles; a Haar feature has 2 or 3", len(f.Rects))
 	}
+	if f.Tilted {
+		return errors.New("tilted (45°) Haar features are not supported")
+	}
 	for _, r := range f.Rects {
-		inside := r.X+r.W <= c.Width && r.Y+r.H <= c.Height
-		if f.Tilted { // a tilted rectangle spans from x-h to x+w, and h+w rows down
-			inside = r.X-r.H >= 0 && r.X+r.W <= c.Width && r.Y+r.W+r.H <= c.Height
-		}
-		if r.W < 0 || r.H < 0 || !inside {
+		if r.W < 0 || r.H < 0 || r.X < 0 || r.Y < 0 || r.X+r.W > c.Width || r.Y+r.H > c.Height {
 			return fmt.Errorf("rectangle %v outside the window", r)
 		}
 	}

@@ -3,6 +3,7 @@ package cascade
 import (
 	"image"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -75,6 +76,7 @@ func TestUnmarshalRejects(t *testing.T) {
 		{"node pointing at itself", bad(func(c *Cascade) { c.Stages[0].Trees[0].Nodes[0].Right = 1 })},
 		{"leaf out of range", bad(func(c *Cascade) { c.Stages[0].Trees[0].Nodes[0].Left = -5 })},
 		{"one rectangle", bad(func(c *Cascade) { c.Features[0].Rects = c.Features[0].Rects[:1] })},
+		{"tilted feature", bad(func(c *Cascade) { c.Features[0].Tilted = true })},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var c Cascade
@@ -152,6 +154,22 @@ func TestWindowsLBP(t *testing.T) {
 	raw := spotCascade().Windows(img, Params{ScaleFactor: 1.1, MaxSize: image.Pt(9, 9)})
 	if want := []image.Rectangle{image.Rect(8, 8, 17, 17)}; !reflect.DeepEqual(raw, want) {
 		t.Errorf("Windows: got %v, want %v", raw, want)
+	}
+	// With a step of 1 every row is visited and a rejection skips one column only: both squares
+	// are found, by their window and the windows one pixel off (whose centre cell still holds
+	// most of the square).
+	raw = spotCascade().Windows(img, Params{ScaleFactor: 1.1, MaxSize: image.Pt(9, 9), Step: 1})
+	for _, want := range []image.Point{{8, 8}, {18, 18}} {
+		if !slices.ContainsFunc(raw, func(r image.Rectangle) bool { return r.Min == want }) {
+			t.Errorf("Windows with step 1: got %v, want one at %v", raw, want)
+		}
+	}
+	for _, r := range raw {
+		if d := r.Min.Sub(image.Pt(8, 8)); d.X*d.X+d.Y*d.Y > 2 {
+			if d := r.Min.Sub(image.Pt(18, 18)); d.X*d.X+d.Y*d.Y > 2 {
+				t.Errorf("Windows with step 1: window %v is not at a square", r)
+			}
+		}
 	}
 }
 

@@ -12,6 +12,10 @@ type Params struct {
 	MinNeighbors int         // raw detections a group needs beyond one to be kept (OpenCV's default 3)
 	MinSize      image.Point // smallest window searched, in pixels of the input
 	MaxSize      image.Point // largest window searched, in pixels of the input
+	// Step, if positive, is the distance between windows in pyramid pixels at every scale. Zero
+	// is OpenCV's rule: 2 until the image is shrunk by half, then 1, which makes the large
+	// scales the costliest part of a search.
+	Step int
 }
 
 // Detect finds objects in a grayscale image: the windows every stage accepts, over a pyramid of
@@ -60,13 +64,13 @@ func (c *Cascade) Windows(img *image.Gray, p Params) []image.Rectangle {
 		if ww < p.MinSize.X || wh < p.MinSize.Y {
 			continue
 		}
-		out = c.scan(&ev, src, float32(factor), out)
+		out = c.scan(&ev, src, float32(factor), p.Step, out)
 	}
 	return out
 }
 
 // scan runs the cascade over the image shrunk by scale, appending the accepted windows.
-func (c *Cascade) scan(ev *evaluator, src gray, scale float32, out []image.Rectangle) []image.Rectangle {
+func (c *Cascade) scan(ev *evaluator, src gray, scale float32, step int, out []image.Rectangle) []image.Rectangle {
 	sw, sh := cvRound32(float32(src.w)/scale), cvRound32(float32(src.h)/scale)
 	if sw < c.Width || sh < c.Height {
 		return out
@@ -74,9 +78,11 @@ func (c *Cascade) scan(ev *evaluator, src gray, scale float32, out []image.Recta
 	level := resize(src, sw, sh, ev.small)
 	ev.small = level.pix
 	ev.prepare(c, level)
-	step := 2 // OpenCV visits every other window until the image is shrunk by half
-	if scale >= 2 {
-		step = 1
+	if step <= 0 {
+		step = 2 // OpenCV visits every other window until the image is shrunk by half
+		if scale >= 2 {
+			step = 1
+		}
 	}
 	win := image.Pt(cvRound32(float32(c.Width)*scale), cvRound32(float32(c.Height)*scale))
 	for y := 0; y+c.Height <= sh; y += step {

@@ -185,15 +185,8 @@ func (ev *evaluator) runLBP(p int) outcome {
 			idx := 0
 			for {
 				n := &ev.lbp[t.node+idx]
-				o := &n.ofs
-				c := [16]int32{s[o[0]], s[o[1]], s[o[2]], s[o[3]], s[o[4]], s[o[5]], s[o[6]], s[o[7]],
-					s[o[8]], s[o[9]], s[o[10]], s[o[11]], s[o[12]], s[o[13]], s[o[14]], s[o[15]]}
-				centre := c[5] - c[6] - c[9] + c[10]
-				code := bit(c[0]-c[1]-c[4]+c[5] >= centre, 128) | bit(c[1]-c[2]-c[5]+c[6] >= centre, 64) |
-					bit(c[2]-c[3]-c[6]+c[7] >= centre, 32) | bit(c[6]-c[7]-c[10]+c[11] >= centre, 16) |
-					bit(c[10]-c[11]-c[14]+c[15] >= centre, 8) | bit(c[9]-c[10]-c[13]+c[14] >= centre, 4) |
-					bit(c[8]-c[9]-c[12]+c[13] >= centre, 2) | bit(c[4]-c[5]-c[8]+c[9] >= centre, 1)
-				if n.subset[code>>5]&(1<<(code&31)) != 0 {
+				code := lbpCode(s, &n.ofs)
+				if n.subset[code>>5&7]&(1<<(code&31)) != 0 {
 					idx = n.left
 				} else {
 					idx = n.right
@@ -209,6 +202,17 @@ func (ev *evaluator) runLBP(p int) outcome {
 		}
 	}
 	return accepted
+}
+
+// lbpCode is the pattern of the 3×3 grid whose 16 corners are at offsets o in s.
+func lbpCode(s []int32, o *[16]int32) uint {
+	c := [16]int32{s[o[0]], s[o[1]], s[o[2]], s[o[3]], s[o[4]], s[o[5]], s[o[6]], s[o[7]],
+		s[o[8]], s[o[9]], s[o[10]], s[o[11]], s[o[12]], s[o[13]], s[o[14]], s[o[15]]}
+	centre := c[5] - c[6] - c[9] + c[10]
+	return bit(c[0]-c[1]-c[4]+c[5] >= centre, 128) | bit(c[1]-c[2]-c[5]+c[6] >= centre, 64) |
+		bit(c[2]-c[3]-c[6]+c[7] >= centre, 32) | bit(c[6]-c[7]-c[10]+c[11] >= centre, 16) |
+		bit(c[10]-c[11]-c[14]+c[15] >= centre, 8) | bit(c[9]-c[10]-c[13]+c[14] >= centre, 4) |
+		bit(c[8]-c[9]-c[12]+c[13] >= centre, 2) | bit(c[4]-c[5]-c[8]+c[9] >= centre, 1)
 }
 
 func bit(set bool, v uint) uint {
