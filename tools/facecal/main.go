@@ -2,6 +2,8 @@
 // internal/face on labelled photos; README.md in this directory says how and what it found.
 //
 //	facecal models -out DIR XML...          convert OpenCV cascades to the embedded form
+//	facecal gray -photos DIR -out DIR       grayscale working copies, for the oracle
+//	facecal raw [-models LIST] PNG...       raw cascade boxes as JSON, for oracle.py
 package main
 
 import (
@@ -10,15 +12,19 @@ import (
 	_ "image/jpeg"
 	_ "image/png"
 	"os"
+
+	_ "golang.org/x/image/webp" // a few calibration photos are WebP files named .jpg
 )
 
 var commands = map[string]func(args []string) error{
 	"models": runModels,
+	"gray":   runGray,
+	"raw":    func(args []string) error { return runRaw(args, os.Stdout) },
 }
 
 func main() {
 	if len(os.Args) < 2 || commands[os.Args[1]] == nil {
-		fmt.Fprintln(os.Stderr, "usage: facecal models [flags] (see README.md)")
+		fmt.Fprintln(os.Stderr, "usage: facecal models|gray|raw [flags] (see README.md)")
 		os.Exit(2)
 	}
 	if err := commands[os.Args[1]](os.Args[2:]); err != nil {
