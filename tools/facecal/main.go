@@ -2,6 +2,7 @@
 // internal/face on labelled photos; README.md in this directory says how and what it found.
 //
 //	facecal models -out DIR XML...          convert OpenCV cascades to the embedded form
+//	facecal calibrate -photos DIR [-v]      the confusion tables of README.md
 //	facecal gray -photos DIR -out DIR       grayscale working copies, for the oracle
 //	facecal raw [-models LIST] PNG...       raw cascade boxes as JSON, for oracle.py
 package main
@@ -17,14 +18,15 @@ import (
 )
 
 var commands = map[string]func(args []string) error{
-	"models": runModels,
-	"gray":   runGray,
-	"raw":    func(args []string) error { return runRaw(args, os.Stdout) },
+	"models":    runModels,
+	"calibrate": func(args []string) error { return runCalibrate(args, os.Stdout) },
+	"gray":      runGray,
+	"raw":       func(args []string) error { return runRaw(args, os.Stdout) },
 }
 
 func main() {
 	if len(os.Args) < 2 || commands[os.Args[1]] == nil {
-		fmt.Fprintln(os.Stderr, "usage: facecal models|gray|raw [flags] (see README.md)")
+		fmt.Fprintln(os.Stderr, "usage: facecal models|calibrate|gray|raw [flags] (see README.md)")
 		os.Exit(2)
 	}
 	if err := commands[os.Args[1]](os.Args[2:]); err != nil {
