@@ -22,13 +22,13 @@ const (
 	CrowdFaces = 3
 	// SmallFaceShare: a main face shorter than this share of the picture's shorter side (its
 	// height, for the square and 16:9 pictures Mirako takes) is small. Mirako builds from a
-	// 512-pixel image, where 16% is about MinEyeFace (80 pixels, brows to chin): below it even
-	// the eyes are too small to find. Good portraits in calibration went down to 18%.
+	// 512-pixel image, where 16% is about MinEyeFace (80 pixels): below it even the eyes are
+	// too small to find. Good portraits in calibration went down to 18%.
 	SmallFaceShare = 0.16
 )
 
 // Assess applies the face rules to what Detect found in a width×height picture. main is the
-// face the lighting measures should use, the largest frontal face, or nil when there is none.
+// face the lighting measures should use, the tallest frontal face, or nil when there is none.
 // Findings come rejections first.
 func Assess(faces []Face, width, height int) (main *Face, findings []Finding) {
 	var frontal []Face

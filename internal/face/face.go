@@ -62,7 +62,7 @@ var (
 	shared   *Detector
 )
 
-// New returns the detector. The models are decoded on the first call only (about a millisecond);
+// New returns the detector. The models are decoded on the first call only (about 2 ms);
 // later calls return the same Detector.
 func New() *Detector {
 	loadOnce.Do(func() {
