@@ -1,0 +1,49 @@
+// Command facecal converts the face detector's models and calibrates and checks the detector of
+// internal/face on labelled photos; README.md in this directory says how and what it found.
+//
+//	facecal models -out DIR XML...          convert OpenCV cascades to the embedded form
+//	facecal calibrate -photos DIR [-v]      the confusion tables of README.md
+//	facecal gray -photos DIR -out DIR       grayscale working copies, for the oracle
+//	facecal raw [-models LIST] PNG...       raw cascade boxes as JSON, for oracle.py
+package main
+
+import (
+	"fmt"
+	"image"
+	_ "image/jpeg"
+	_ "image/png"
+	"os"
+
+	_ "golang.org/x/image/webp" // a few calibration photos are WebP files named .jpg
+)
+
+var commands = map[string]func(args []string) error{
+	"models":    runModels,
+	"calibrate": func(args []string) error { return runCalibrate(args, os.Stdout) },
+	"gray":      runGray,
+	"raw":       func(args []string) error { return runRaw(args, os.Stdout) },
+}
+
+func main() {
+	if len(os.Args) < 2 || commands[os.Args[1]] == nil {
+		fmt.Fprintln(os.Stderr, "usage: facecal models|calibrate|gray|raw [flags] (see README.md)")
+		os.Exit(2)
+	}
+	if err := commands[os.Args[1]](os.Args[2:]); err != nil {
+		fmt.Fprintln(os.Stderr, "facecal:", err)
+		os.Exit(1)
+	}
+}
+
+func readImage(name string) (image.Image, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	img, _, err := image.Decode(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return img, nil
+}

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"image"
+	"math"
+	"os"
+	"strings"
+
+	xdraw "golang.org/x/image/draw"
+)
+
+// photo is one line of photos.tsv.
+type photo struct {
+	label, skin, repo, path, note string
+}
+
+// readLabels reads photos.tsv: label, skin tone, repository, path in it, note; tab-separated,
+// "-" for none, "#" starts a comment line.
+func readLabels(name string) ([]photo, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []photo
+	sc := bufio.NewScanner(f)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		p := strings.Split(line, "\t")
+		if len(p) != 5 {
+			return nil, fmt.Errorf("%s:%d: %d fields, want 5", name, n, len(p))
+		}
+		out = append(out, photo{p[0], p[1], p[2], p[3], p[4]})
+	}
+	return out, sc.Err()
+}
+
+// scaled scales img as the portrait checks do before calling the detector: the shorter side to
+// side pixels, 512 for the working copy (here also up, for the few smaller calibration photos),
+// the longer side kept in proportion.
+func scaled(img image.Image, side int) *image.RGBA {
+	b := img.Bounds()
+	k := float64(side) / float64(min(b.Dx(), b.Dy()))
+	w, h := int(math.Round(float64(b.Dx())*k)), int(math.Round(float64(b.Dy())*k))
+	out := image.NewRGBA(image.Rect(0, 0, w, h))
+	xdraw.BiLinear.Scale(out, out.Rect, img, b, xdraw.Src, nil)
+	return out
+}
