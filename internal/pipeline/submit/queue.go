@@ -11,6 +11,7 @@ import (
 	"github.com/avatar-pipeline/avatar-pipeline/internal/metrics"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/records/store"
 )
 
 // Queueing. A build Mirako refuses for load (429), or cannot take because
@@ -21,9 +22,11 @@ import (
 //
 // Builds serve themselves roughly in upload order: a build waits longer the
 // more builds wait ahead of it, so the oldest ask most often. An outage is
-// shared: the first build to find Mirako unavailable pauses every build's
-// posts, and when the pause ends one cheap list request, not an upload,
-// tells whether Mirako is back.
+// shared: a failure alone only makes its build ask again soon, but
+// outageAfter failures with no answer between pause every build's posts,
+// and when the pause ends cheap list requests, not uploads, tell whether
+// Mirako is back (one answer ends the outage, outageAfter more failures
+// double the pause).
 
 // Queue timing: the head of the queue asks every queueBase, each build
 // ahead adds queueStep, and the wait grows with the time already waited (a
@@ -34,6 +37,7 @@ const (
 	queueStep   = time.Second
 	queueMax    = 15 * time.Minute
 	outageFirst = 5 * time.Second // the first pause after Mirako was found unavailable; doubles while it lasts
+	outageAfter = 3               // failures with no answer between that make an outage
 )
 
 // waitError says the build must wait: why, and how long at least.
@@ -50,73 +54,76 @@ func (e *waitError) Error() string { return e.reason }
 
 // gate decides whether the build may post now: not while Mirako is known
 // to be unavailable, nor past the pipeline's limit of builds in flight.
-func (s *Submission) gate(ctx context.Context, st *pipeline.State, log *slog.Logger) error {
+// failing says Mirako's last answers were failures: a post that succeeds
+// resets their count.
+func (s *Submission) gate(ctx context.Context, st *pipeline.State, log *slog.Logger) (failing bool, err error) {
 	at := now(s.Now)
-	until, pause, err := s.Records.Outage(ctx)
+	o, err := s.Records.Outage(ctx)
 	if err != nil {
-		return pipeline.AWSError("read the Mirako outage", err)
+		return false, pipeline.AWSError("read the Mirako outage", err)
 	}
-	if at.Before(until) {
-		return &waitError{cause: "outage", reason: fmt.Sprintf("Mirako is unavailable; posts pause until %s", records.FormatTime(until)), after: until.Sub(at)}
+	if at.Before(o.Until) {
+		return false, &waitError{cause: "outage", reason: fmt.Sprintf("Mirako is unavailable; posts pause until %s", records.FormatTime(o.Until)), after: o.Until.Sub(at)}
 	}
-	if pause > 0 { // the pause is over: is Mirako back?
+	if o.Pause > 0 { // the pause is over: is Mirako back?
 		if _, err := s.Mirako.List(ctx); err != nil {
-			return s.outage(ctx, pause, pipeline.MirakoError(s.Metrics, "probe Mirako for "+st.BuildID, err), log)
+			return false, s.unavailable(ctx, pipeline.MirakoError(s.Metrics, "probe Mirako for "+st.BuildID, err), log)
 		}
-		if err := s.Records.SetOutage(ctx, time.Time{}, 0); err != nil {
-			return pipeline.AWSError("end the Mirako outage", err)
+		if err := s.Records.SetOutage(ctx, store.Outage{}); err != nil {
+			return false, pipeline.AWSError("end the Mirako outage", err)
 		}
 		log.InfoContext(ctx, "Mirako answers again; posting")
+		o = store.Outage{}
 	}
-	if s.Config.MaxInFlight <= 0 {
-		return nil
+	if s.Config.MaxInFlight > 0 {
+		ok, err := s.Records.AcquireSlot(ctx, st.BuildID, s.Config.MaxInFlight)
+		if err != nil {
+			return false, pipeline.AWSError("take a slot for "+st.BuildID, err)
+		}
+		if !ok {
+			return false, &waitError{cause: "limit", reason: fmt.Sprintf("waiting for a slot: the pipeline lets %d builds be at Mirako at once", s.Config.MaxInFlight), after: queueBase}
+		}
+		st.Slot = true
 	}
-	ok, err := s.Records.AcquireSlot(ctx, st.BuildID, s.Config.MaxInFlight)
-	if err != nil {
-		return pipeline.AWSError("take a slot for "+st.BuildID, err)
-	}
-	if !ok {
-		return &waitError{cause: "limit", reason: fmt.Sprintf("waiting for a slot: the pipeline lets %d builds be at Mirako at once", s.Config.MaxInFlight), after: queueBase}
-	}
-	st.Slot = true
-	return nil
+	return o.Failures > 0, nil
 }
 
 // refused turns a failed post into a wait when Mirako refused it for load
 // or was unavailable; any other error is returned as it is.
 func (s *Submission) refused(ctx context.Context, err error, unknown bool, log *slog.Logger) error {
 	var limited *pipeline.RateLimitedError
-	var unavailable *pipeline.MirakoUnavailableError
-	switch {
-	case errors.As(err, &limited):
+	if errors.As(err, &limited) {
 		return &waitError{cause: "capacity", reason: "Mirako is at capacity (429); asking again", after: limited.RetryAfter}
-	case errors.As(err, &unavailable):
-		_, pause, rerr := s.Records.Outage(ctx)
-		if rerr != nil {
-			return pipeline.AWSError("read the Mirako outage", rerr)
-		}
-		w := s.outage(ctx, pause, err, log)
-		if we, ok := w.(*waitError); ok && unknown {
-			// Mirako may have acted: the retry must adopt rather than post over it.
-			we.after, we.unknown = max(we.after, ClaimMargin), true
-		}
-		return w
 	}
-	return err
+	w := s.unavailable(ctx, err, log)
+	if we, ok := w.(*waitError); ok && unknown {
+		// Mirako may have acted: the retry must adopt rather than post over it.
+		we.after, we.unknown = max(we.after, ClaimMargin), true
+	}
+	return w
 }
 
-// outage pauses every build's posts: twice the last pause, or outageFirst.
-func (s *Submission) outage(ctx context.Context, last time.Duration, cause error, log *slog.Logger) error {
+// unavailable counts a failure of Mirako's. The outageAfter-th with no
+// answer between pauses every build's posts, twice as long as the last
+// pause, or outageFirst; an earlier one makes only this build wait.
+func (s *Submission) unavailable(ctx context.Context, cause error, log *slog.Logger) error {
 	var unavailable *pipeline.MirakoUnavailableError
 	if !errors.As(cause, &unavailable) {
 		return cause // not an outage (a refused token, no credits): the build fails
 	}
-	pause := min(max(2*last, outageFirst), queueMax)
+	o, err := s.Records.CountFailure(ctx)
+	if err != nil {
+		return pipeline.AWSError("count a Mirako failure", err)
+	}
+	if o.Failures < outageAfter {
+		return &waitError{cause: "outage", reason: fmt.Sprintf("Mirako is unavailable (%v); asking again", unavailable.Err), after: queueBase}
+	}
+	pause := min(max(2*o.Pause, outageFirst), queueMax)
 	until := now(s.Now).Add(pause)
-	if err := s.Records.SetOutage(ctx, until, pause); err != nil {
+	if err := s.Records.SetOutage(ctx, store.Outage{Until: until, Pause: pause}); err != nil {
 		return pipeline.AWSError("record the Mirako outage", err)
 	}
-	log.WarnContext(ctx, "Mirako is unavailable; pausing posts", "until", until, "error", cause)
+	log.WarnContext(ctx, "Mirako is unavailable; pausing posts", "until", until, "failures", o.Failures, "error", cause)
 	return &waitError{cause: "outage", reason: fmt.Sprintf("Mirako is unavailable (%v); posts pause until %s", unavailable.Err, records.FormatTime(until)), after: pause}
 }
 

@@ -45,8 +45,9 @@ type Claims interface {
 	QueuePosition(ctx context.Context, rec records.Record) (int, error)
 	AcquireSlot(ctx context.Context, id string, max int) (bool, error)
 	ReleaseSlot(ctx context.Context, id string) error
-	Outage(ctx context.Context) (time.Time, time.Duration, error)
-	SetOutage(ctx context.Context, until time.Time, pause time.Duration) error
+	Outage(ctx context.Context) (store.Outage, error)
+	SetOutage(ctx context.Context, o store.Outage) error
+	CountFailure(ctx context.Context) (store.Outage, error)
 }
 
 // HeadStarter chooses the wait before a build's first status check.
@@ -99,7 +100,8 @@ func (s *Submission) Submit(ctx context.Context, st pipeline.State) (pipeline.St
 			}
 		}
 		var wait *waitError
-		if err := s.gate(ctx, &st, log); errors.As(err, &wait) {
+		failing, err := s.gate(ctx, &st, log)
+		if errors.As(err, &wait) {
 			return s.queue(ctx, st, wait, log)
 		} else if err != nil {
 			return st, err
@@ -110,6 +112,11 @@ func (s *Submission) Submit(ctx context.Context, st pipeline.State) (pipeline.St
 		}
 		if err != nil {
 			return st, err
+		}
+		if failing { // Mirako answered: its failures so far were not an outage
+			if err := s.Records.SetOutage(ctx, store.Outage{}); err != nil {
+				log.WarnContext(ctx, "cannot reset the count of Mirako's failures", "error", err)
+			}
 		}
 	}
 	return s.record(ctx, st, avatarID, log)

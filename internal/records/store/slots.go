@@ -68,33 +68,63 @@ func (t *Table) SlotHolders(ctx context.Context) ([]string, error) {
 	return set.Value, nil
 }
 
-// OutageKey is the key of the item that says Mirako was found unavailable:
-// until when builds pause their posts, and how long the last pause was.
+// OutageKey is the key of the item that says how Mirako has been
+// answering: its failures since it last answered, and any pause on posts.
 const OutageKey = "#mirako-outage"
 
-// Outage reads the current pause on posting to Mirako (zero when none).
-func (t *Table) Outage(ctx context.Context) (until time.Time, pause time.Duration, err error) {
-	out, err := t.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &t.Name, Key: key(OutageKey), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return until, 0, fmt.Errorf("read the Mirako outage: %w", err)
-	}
-	var o struct {
-		Until string  `dynamodbav:"until"`
-		Pause float64 `dynamodbav:"pause_seconds"`
-	}
-	if err := attributevalue.UnmarshalMap(out.Item, &o); err != nil {
-		return until, 0, fmt.Errorf("read the Mirako outage: %w", err)
-	}
-	until, _ = records.ParseTime(o.Until)
-	return until, time.Duration(o.Pause * float64(time.Second)), nil
+// Outage is the state of the outage item.
+type Outage struct {
+	Until    time.Time     // posts pause until then
+	Pause    time.Duration // the length of the last pause (0: Mirako answered since)
+	Failures int           // failures since the last pause or answer
 }
 
-// SetOutage records a pause on posting (pause 0: Mirako answers again).
-func (t *Table) SetOutage(ctx context.Context, until time.Time, pause time.Duration) error {
-	item, _ := attributevalue.MarshalMap(map[string]any{records.AttrBuildID: OutageKey,
-		"until": records.FormatTime(until), "pause_seconds": pause.Seconds()})
+type outageItem struct {
+	Until    string  `dynamodbav:"until"`
+	Pause    float64 `dynamodbav:"pause_seconds"`
+	Failures int     `dynamodbav:"failures"`
+}
+
+func (o outageItem) outage() Outage {
+	until, _ := records.ParseTime(o.Until)
+	return Outage{Until: until, Pause: time.Duration(o.Pause * float64(time.Second)), Failures: o.Failures}
+}
+
+// Outage reads the outage item (the zero Outage when there is none).
+func (t *Table) Outage(ctx context.Context) (Outage, error) {
+	out, err := t.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &t.Name, Key: key(OutageKey), ConsistentRead: aws.Bool(true)})
+	if err != nil {
+		return Outage{}, fmt.Errorf("read the Mirako outage: %w", err)
+	}
+	var o outageItem
+	if err := attributevalue.UnmarshalMap(out.Item, &o); err != nil {
+		return Outage{}, fmt.Errorf("read the Mirako outage: %w", err)
+	}
+	return o.outage(), nil
+}
+
+// SetOutage replaces the outage item (the zero Outage: Mirako answers).
+func (t *Table) SetOutage(ctx context.Context, o Outage) error {
+	item, _ := attributevalue.MarshalMap(outageItem{Until: records.FormatTime(o.Until), Pause: o.Pause.Seconds(), Failures: o.Failures})
+	item[records.AttrBuildID] = &types.AttributeValueMemberS{Value: OutageKey}
 	if _, err := t.DB.PutItem(ctx, &dynamodb.PutItemInput{TableName: &t.Name, Item: item}); err != nil {
 		return fmt.Errorf("record the Mirako outage: %w", err)
 	}
 	return nil
+}
+
+// CountFailure adds one failure to the outage item, atomically, and
+// returns the item as it now is.
+func (t *Table) CountFailure(ctx context.Context) (Outage, error) {
+	expr, _ := expression.NewBuilder().WithUpdate(expression.Add(expression.Name("failures"), expression.Value(1))).Build()
+	out, err := t.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &t.Name, Key: key(OutageKey), UpdateExpression: expr.Update(),
+		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(), ReturnValues: types.ReturnValueAllNew})
+	if err != nil {
+		return Outage{}, fmt.Errorf("count a Mirako failure: %w", err)
+	}
+	var o outageItem
+	if err := attributevalue.UnmarshalMap(out.Attributes, &o); err != nil {
+		return Outage{}, fmt.Errorf("count a Mirako failure: %w", err)
+	}
+	return o.outage(), nil
 }

@@ -299,12 +299,21 @@ func TestQueue(t *testing.T) {
 func TestOutage(t *testing.T) {
 	tbl, _ := newTable()
 	ctx := context.Background()
-	if until, pause, err := tbl.Outage(ctx); err != nil || !until.IsZero() || pause != 0 {
-		t.Fatalf("no outage: got %v %v %v", until, pause, err)
+	if o, err := tbl.Outage(ctx); err != nil || o != (store.Outage{}) {
+		t.Fatalf("no outage: got %+v %v", o, err)
 	}
-	tbl.SetOutage(ctx, t0, 10*time.Second)
-	if until, pause, _ := tbl.Outage(ctx); !until.Equal(t0) || pause != 10*time.Second {
-		t.Errorf("got %v %v, want %v 10s", until, pause, t0)
+	for want := 1; want <= 2; want++ {
+		if o, err := tbl.CountFailure(ctx); err != nil || o.Failures != want {
+			t.Fatalf("failure %d: got %+v, %v", want, o, err)
+		}
+	}
+	paused := store.Outage{Until: t0, Pause: 10 * time.Second}
+	tbl.SetOutage(ctx, paused)
+	if o, _ := tbl.Outage(ctx); o != paused {
+		t.Errorf("got %+v, want %+v", o, paused)
+	}
+	if o, _ := tbl.CountFailure(ctx); o.Failures != 1 || o.Pause != paused.Pause || !o.Until.Equal(t0) {
+		t.Errorf("a failure during a pause: got %+v, want the pause kept and one failure", o)
 	}
 	if all, _ := tbl.All(ctx); len(all) != 0 {
 		t.Errorf("All: got %d records, want the outage item left out", len(all))
