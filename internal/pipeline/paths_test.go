@@ -98,11 +98,13 @@ func reads(s statemachine.State) []string {
 	if s.InputPath != nil {
 		add(*s.InputPath)
 	}
-	var rules func(rs []statemachine.Rule)
-	rules = func(rs []statemachine.Rule) {
-		guarded := map[string]bool{}
+	// An IsPresent test guards the reads of its siblings in an And, and
+	// everything nested in them (Step Functions stops at the first false).
+	var rules func(rs []statemachine.Rule, outer map[string]bool, and bool)
+	rules = func(rs []statemachine.Rule, outer map[string]bool, and bool) {
+		guarded := maps.Clone(outer)
 		for _, r := range rs {
-			if r.IsPresent != nil {
+			if r.IsPresent != nil && (and || len(rs) == 1) {
 				guarded[r.Variable] = true
 			}
 		}
@@ -110,15 +112,15 @@ func reads(s statemachine.State) []string {
 			if r.Variable != "" && r.IsPresent == nil && !guarded[r.Variable] {
 				add(r.Variable)
 			}
-			rules(r.And)
-			rules(r.Or)
+			rules(r.And, guarded, true)
+			rules(r.Or, guarded, false)
 			if r.Not != nil {
-				rules([]statemachine.Rule{*r.Not})
+				rules([]statemachine.Rule{*r.Not}, guarded, false)
 			}
 		}
 	}
 	for _, c := range s.Choices {
-		rules([]statemachine.Rule{c})
+		rules([]statemachine.Rule{c}, map[string]bool{}, false)
 	}
 	return out
 }

@@ -23,7 +23,7 @@ func TestReadyAfterPath(t *testing.T) {
 	want := []string{"Admit", "Admitted?", "Submit", "Submitted?",
 		"WaitForBuild", "CheckStatus", "Finished?", "RecordProgress",
 		"WaitForBuild", "CheckStatus", "Finished?",
-		"RecordReady", "Notify"}
+		"RecordReady", "HoldsSlot?", "Notify"}
 	if !slices.Equal(tr.States, want) {
 		t.Errorf("got path %v,\nwant %v", tr.States, want)
 	}
@@ -40,9 +40,9 @@ func TestModelOfDefinition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Admit, Admitted?, Submit, Submitted? before the loop; RecordReady and
-	// Notify after it (TestReadyAfterPath).
-	want := Model{FixedTransitions: 6, CheckTransitions: 3, ProgressTransitions: 1, CheckInvocations: 1}
+	// Admit, Admitted?, Submit, Submitted? before the loop; RecordReady,
+	// HoldsSlot? and Notify after it (TestReadyAfterPath).
+	want := Model{FixedTransitions: 7, CheckTransitions: 3, ProgressTransitions: 1, CheckInvocations: 1}
 	if m != want {
 		t.Errorf("got %+v, want %+v", m, want)
 	}
