@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/spf13/cobra"
 
+	"github.com/avatar-pipeline/avatar-pipeline/internal/face"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/portrait"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
@@ -95,7 +96,7 @@ func runBuild(cmd *cobra.Command, g *globalOptions, o buildOptions) error {
 	out := cmd.OutOrStdout()
 
 	// The same checks, with the same policy, as Submit runs on the upload.
-	rep := checkFile(o.image, portrait.Policy{})
+	rep := checkFile(o.image, portrait.Policy{FaceDetector: face.New()})
 	if rep.err != nil {
 		return rep.err
 	}

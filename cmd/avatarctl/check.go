@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/avatar-pipeline/avatar-pipeline/internal/face"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/portrait"
 )
 
@@ -130,7 +131,7 @@ a file cannot be read. No AWS access is needed.`,
 func runCheck(cmd *cobra.Command, files []string, o checkOptions) error {
 	reps := make([]fileReport, len(files))
 	for i, f := range files {
-		reps[i] = checkFile(f, portrait.Policy{Strict: o.strict})
+		reps[i] = checkFile(f, portrait.Policy{Strict: o.strict, FaceDetector: face.New()})
 	}
 	out := cmd.OutOrStdout()
 	var err error

@@ -12,14 +12,11 @@ import (
 	xdraw "golang.org/x/image/draw"
 
 	"github.com/avatar-pipeline/avatar-pipeline/internal/face/cascade"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/face/sample"
 )
 
-// The astronaut portrait (testdata/astronaut.jpg, 512×512): her face is at about (176,66)-(273,163)
-// in OpenCV's own detection, her eyes at about (202,100) and (246,103).
-var astronautFace = image.Rect(176, 66, 273, 163)
-
 func TestDetectAstronaut(t *testing.T) {
-	faces, err := New().Detect(readTestImage(t, "astronaut.jpg"))
+	faces, err := New().Detect(sample.Astronaut())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,8 +24,8 @@ func TestDetectAstronaut(t *testing.T) {
 		t.Fatalf("got %d faces %v, want 1", len(faces), faces)
 	}
 	f := faces[0]
-	if f.Kind != Frontal || f.Eyes != 2 || iou(f.Box, astronautFace) < 0.7 {
-		t.Errorf("got %+v, want a frontal face with 2 eyes near %v", f, astronautFace)
+	if f.Kind != Frontal || f.Eyes != 2 || iou(f.Box, sample.AstronautFace) < 0.7 {
+		t.Errorf("got %+v, want a frontal face with 2 eyes near %v", f, sample.AstronautFace)
 	}
 	main, findings := Assess(faces, 512, 512)
 	if main == nil || main.Box != f.Box || len(findings) != 0 {
@@ -39,7 +36,7 @@ func TestDetectAstronaut(t *testing.T) {
 // TestDetectComposites builds pictures from the astronaut's face (public domain, so the only
 // photo the tests may carry) to exercise each rule on real pixels.
 func TestDetectComposites(t *testing.T) {
-	astro := readTestImage(t, "astronaut.jpg")
+	astro := sample.Astronaut()
 	head := image.Rect(136, 26, 316, 206) // the face with a margin
 	for _, tc := range []struct {
 		name  string
@@ -99,11 +96,11 @@ func TestDetectNegatives(t *testing.T) {
 }
 
 func TestDetectInputs(t *testing.T) {
-	astro := readTestImage(t, "astronaut.jpg") // a *image.YCbCr
+	astro := sample.Astronaut() // a *image.YCbCr
 	for _, tc := range []struct {
 		name  string
 		img   image.Image
-		shift image.Point // where the face should be, relative to astronautFace
+		shift image.Point // where the face should be, relative to sample.AstronautFace
 	}{
 		{"YCbCr", astro, image.Point{}},
 		{"RGBA", convert(astro, image.NewRGBA), image.Point{}},
@@ -119,7 +116,7 @@ func TestDetectInputs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			want := astronautFace.Add(tc.shift)
+			want := sample.AstronautFace.Add(tc.shift)
 			if len(faces) != 1 || iou(faces[0].Box, want) < 0.7 {
 				t.Errorf("got %v, want one face near %v", faces, want)
 			}
@@ -165,7 +162,7 @@ func TestNewIsShared(t *testing.T) {
 		t.Error("New: got two detectors, want the same one")
 	}
 	// Concurrent calls see the same faces (run with -race to check they share nothing mutable).
-	img := readTestImage(t, "astronaut.jpg")
+	img := sample.Astronaut()
 	want, _ := New().Detect(img)
 	var wg sync.WaitGroup
 	for range 4 {
@@ -184,7 +181,7 @@ func TestNewIsShared(t *testing.T) {
 // grouped boxes must be the same.
 func TestModelsAsOpenCV(t *testing.T) {
 	d := New()
-	g := luma(readTestImage(t, "astronaut.jpg"))
+	g := luma(sample.Astronaut())
 	for _, tc := range []struct {
 		name    string
 		c       *cascade.Cascade

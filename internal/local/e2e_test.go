@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/draw"
 	"image/gif"
+	"image/jpeg"
 	"strings"
 	"testing"
 	"time"
@@ -90,8 +93,8 @@ func TestE2EPortraitBecomesReady(t *testing.T) {
 }
 
 // TestE2EInvalidUploadsRejected: a portrait that fails a hard check
-// (format, size, aspect) becomes REJECTED with a reason, is never sent to
-// Mirako, and is notified.
+// (format, size, aspect, no face, two people) becomes REJECTED with a
+// reason, is never sent to Mirako, and is notified.
 func TestE2EInvalidUploadsRejected(t *testing.T) {
 	t.Parallel()
 	s := StartTest(t, e2eOptions())
@@ -100,12 +103,30 @@ func TestE2EInvalidUploadsRejected(t *testing.T) {
 	if err := gif.Encode(&gifBody, portrait(600, 600), nil); err != nil {
 		t.Fatal(err)
 	}
+	// A picture without a face: the portrait's background alone, the two
+	// sides of a wide portrait.
+	empty, wide := image.NewRGBA(image.Rect(0, 0, 640, 640)), portrait(1280, 640)
+	draw.Draw(empty, image.Rect(0, 0, 320, 640), wide, image.Point{}, draw.Src)
+	draw.Draw(empty, image.Rect(320, 0, 640, 640), wide, image.Pt(960, 0), draw.Src)
+	// Two people: two portraits side by side, 16:9.
+	pair := image.NewRGBA(image.Rect(0, 0, 1280, 720))
+	draw.Draw(pair, image.Rect(0, 40, 640, 680), portrait(640, 640), image.Point{}, draw.Src)
+	draw.Draw(pair, image.Rect(640, 40, 1280, 680), portrait(640, 640), image.Point{}, draw.Src)
+	encode := func(img image.Image) []byte {
+		var b bytes.Buffer
+		if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 90}); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
 	tests := []struct {
 		name string
 		key  string
 		body []byte
 		want string // in the reason
 	}{
+		{"no face", "bad/landscape.jpg", encode(empty), "no face was found"},
+		{"two people", "bad/pair.jpg", encode(pair), "2 faces were found"},
 		{"wrong format", "bad/format.jpg", gifBody.Bytes(), "JPEG"},
 		{"too small", "bad/small.jpg", PortraitJPEG(256, 256), "512"},
 		{"wrong aspect", "bad/aspect.png", PortraitPNG(800, 600), "16:9"},

@@ -9,12 +9,15 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
-	"math"
 	"math/rand/v2"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	xdraw "golang.org/x/image/draw"
+
+	"github.com/avatar-pipeline/avatar-pipeline/internal/face/sample"
 )
 
 // testAccessLog, when set (by this package's tests), records the
@@ -115,35 +118,21 @@ func PortraitPNG(w, h int) []byte {
 	return b.Bytes()
 }
 
-// portrait draws a w×h picture shaped like a portrait (a lit face with
-// eyes and mouth on a textured background), so that it passes the
-// portrait checks the way a photo does: colour, contrast, sharp edges.
-// The same size always gives the same picture.
+// portrait draws a w×h picture that passes the portrait checks the way a
+// real one does: the public-domain astronaut portrait (package sample),
+// scaled to the shorter side and centred on a textured background. The
+// same size always gives the same picture.
 func portrait(w, h int) image.Image {
 	img := image.NewRGBA(image.Rect(0, 0, w, h))
 	rng := rand.New(rand.NewPCG(1, 2))
-	cx, cy := float64(w)/2, float64(h)/2
-	rx, ry := float64(min(w, h))*0.28, float64(min(w, h))*0.36
 	for y := range h {
 		for x := range w {
-			n := rng.IntN(24)
-			c := color.RGBA{uint8(40 + 80*x/w + n), uint8(70 + n), uint8(120 + 60*y/h + n), 255}
-			dx, dy := (float64(x)-cx)/rx, (float64(y)-cy)/ry
-			if dx*dx+dy*dy <= 1 {
-				shade := 1 - 0.25*dx
-				c = color.RGBA{uint8(math.Min(255, 225*shade) - float64(n)/2), uint8(180*shade) - uint8(n/2), uint8(150*shade) - uint8(n/2), 255}
-				for _, ex := range []float64{-0.4, 0.4} {
-					ddx, ddy := dx-ex, dy+0.25
-					if ddx*ddx+ddy*ddy*4 < 0.02 {
-						c = color.RGBA{30, 20, 15, 255}
-					}
-				}
-				if dy > 0.45 && dy < 0.55 && math.Abs(dx) < 0.35 {
-					c = color.RGBA{150, 40, 50, 255}
-				}
-			}
-			img.Set(x, y, c)
+			n := uint8(rng.IntN(24))
+			img.SetRGBA(x, y, color.RGBA{uint8(40+80*x/w) + n, 70 + n, uint8(120+60*y/h) + n, 255})
 		}
 	}
+	side := min(w, h)
+	at := image.Rect((w-side)/2, (h-side)/2, (w-side)/2+side, (h-side)/2+side)
+	xdraw.CatmullRom.Scale(img, at, sample.Astronaut(), sample.Astronaut().Bounds(), xdraw.Src, nil)
 	return img
 }

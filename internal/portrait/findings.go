@@ -3,6 +3,8 @@ package portrait
 import (
 	"image"
 	"math"
+
+	"github.com/avatar-pipeline/avatar-pipeline/internal/face"
 )
 
 // Quality thresholds. README.md in this package explains each one and what it is based on; keep
@@ -20,7 +22,6 @@ const (
 	blockyBlockiness     = 1.6  // 8×8 grid ratio above: visible blocking
 	busyBorderEdges      = 0.20 // share of edge pixels along the top and sides above: busy background
 	transparentShare     = 0.01 // share of not fully opaque pixels above: transparency
-	smallFaceShare       = 0.20 // face-box height over picture height below (with a FaceDetector)
 )
 
 // qualityFindings turns the metrics into warnings (rejections under a strict Policy). face
@@ -70,28 +71,25 @@ func qualityFindings(m *Metrics, face bool) []*Problem {
 	return ps
 }
 
-// faceFindings runs the detector on the upright working copy and checks for exactly one face of
-// a reasonable size.
-// It also returns the face's box when there is exactly one.
-func faceFindings(d FaceDetector, wk *work, m *Metrics) ([]*Problem, image.Rectangle) {
-	faces, err := d.DetectFaces(wk.rgba())
-	if err != nil {
-		return []*Problem{problemf(CodeFaceCheckFail, "the face check could not run: %v", err)}, image.Rectangle{}
+// faceFindings runs the detector on the working copy and face.Assess on what it found: the
+// rejections, the warnings, and the main face's box (empty when there is none).
+func faceFindings(d FaceDetector, wk *work, m *Metrics) (rejects, warnings []*Problem, box image.Rectangle) {
+	faces, err := d.Detect(wk.rgba())
+	if err != nil { // the check could not run: a warning; the portrait is not lost to it
+		return nil, []*Problem{problemf(CodeFaceCheckFail, "the face check could not run: %v", err)}, box
 	}
 	n := len(faces)
 	m.Faces = &n
-	switch {
-	case n == 0:
-		return []*Problem{problemf(CodeNoFace, "no face was found; Mirako needs a clear, frontal face")}, image.Rectangle{}
-	case n > 1:
-		return []*Problem{problemf(CodeSeveralFaces, "%d faces were found; Mirako needs a photo of one person", n)}, image.Rectangle{}
+	main, findings := face.Assess(faces, wk.w, wk.h)
+	for _, f := range findings {
+		if f.Reject {
+			rejects = append(rejects, &Problem{Code: f.Code, Reason: f.Reason})
+		} else {
+			warnings = append(warnings, &Problem{Code: f.Code, Reason: f.Reason})
+		}
 	}
-	f := faces[0].Intersect(image.Rect(0, 0, wk.w, wk.h))
-	if f.Empty() {
-		return []*Problem{problemf(CodeFaceCheckFail, "the face check returned a face outside the picture")}, image.Rectangle{}
+	if main != nil {
+		box = main.Box.Intersect(image.Rect(0, 0, wk.w, wk.h))
 	}
-	if share := float64(f.Dy()) / float64(wk.h); share < smallFaceShare {
-		return []*Problem{problemf(CodeSmallFace, "the face fills only %.0f%% of the picture's height (at least %.0f%% is advised): move closer or crop around the head and shoulders", 100*share, 100*smallFaceShare)}, f
-	}
-	return nil, f
+	return rejects, warnings, box
 }

@@ -65,7 +65,8 @@ type Metrics struct {
 // measured is the outcome of the quality analysis: the metrics and the findings they lead to.
 type measured struct {
 	*Metrics
-	findings []*Problem
+	findings []*Problem // warnings, rejections under a strict Policy
+	rejects  []*Problem // rejections whatever the Policy
 }
 
 // measure computes the quality report of a decoded image.
@@ -88,20 +89,21 @@ func measure(img image.Image, h *header, p Policy) measured {
 	m.Sharpness, m.SharpnessGlobal = sharpness(wk, 0.9)
 	m.BorderEdges = borderEdges(wk)
 	subject := image.Rect(wk.w*30/100, wk.h*15/100, wk.w*70/100, wk.h*65/100)
-	var faceProblems []*Problem
+	var out measured
+	var faceWarnings []*Problem
 	if p.FaceDetector != nil {
-		var face image.Rectangle
-		faceProblems, face = faceFindings(p.FaceDetector, wk, m)
-		if !face.Empty() {
-			subject = face
-			stops := lightingStops(wk, face)
+		var box image.Rectangle
+		out.rejects, faceWarnings, box = faceFindings(p.FaceDetector, wk, m)
+		if !box.Empty() {
+			subject = box
+			stops := lightingStops(wk, box)
 			m.LightingStops = &stops
 		}
 	}
 	m.SubjectBrightness, m.SubjectHighlights = regionBrightness(wk, subject)
 	m.round()
-	out := measured{Metrics: m}
-	out.findings = append(qualityFindings(m, m.LightingStops != nil), faceProblems...)
+	out.Metrics = m
+	out.findings = append(qualityFindings(m, m.LightingStops != nil), faceWarnings...)
 	return out
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"image"
 	"io"
+
+	"github.com/avatar-pipeline/avatar-pipeline/internal/face"
 )
 
 // MaxBytes is the largest file accepted: Mirako's guidance says "at most 10 MB".
@@ -74,10 +76,16 @@ const (
 	CodeCompressed     = "compressed"        // heavy JPEG compression or visible 8×8 blocking
 	CodeBusyBackground = "busy_background"   // much detail along the top and upper sides
 	CodeTransparent    = "transparent"       // a PNG with transparent areas
-	CodeNoFace         = "no_face"           // the FaceDetector found no face
-	CodeSeveralFaces   = "several_faces"     // the FaceDetector found more than one face
-	CodeSmallFace      = "small_face"        // the face is a small part of the picture
 	CodeFaceCheckFail  = "face_check_failed" // the FaceDetector returned an error
+
+	// The face rules (package face): rejections, always, whatever the Policy's Strict...
+	CodeNoFace       = face.CodeNoFace       // no face at all
+	CodeSeveralFaces = face.CodeSeveralFaces // more than one person
+	CodeProfile      = face.CodeProfile      // only a face in profile
+	// ...and warnings.
+	CodeBackgroundFace = face.CodeBackgroundFace // a much smaller face besides the main one
+	CodeSmallFace      = face.CodeSmallFace      // the face is a small part of the picture
+	CodeEyesHidden     = face.CodeEyesHidden     // no eye found: sunglasses, a covering
 )
 
 // Problem is a rule the portrait breaks: Code is stable and machine-readable, Reason a sentence a
@@ -133,20 +141,21 @@ func Header(r io.Reader, size int64) (Info, error) {
 	return h.Info, nil
 }
 
-// FaceDetector finds faces. No pure-Go detector fit for Lambda is available on the module proxy
-// today, so Check uses one only when the caller provides it (see the package documentation).
+// FaceDetector finds faces: *face.Detector (face.New()) is the one the pipeline uses.
 //
-// DetectFaces receives the upright, downscaled copy Check analyses (its shorter side is at most
-// 512 pixels) and returns the faces' bounding boxes in that image's coordinates.
+// Detect receives the upright, downscaled copy Check analyses (its shorter side is at most 512
+// pixels) and returns the faces in that image's coordinates.
 type FaceDetector interface {
-	DetectFaces(img image.Image) ([]image.Rectangle, error)
+	Detect(img image.Image) ([]face.Face, error)
 }
 
 // Policy tunes Check.
 type Policy struct {
 	// Strict turns quality warnings into rejections.
 	Strict bool
-	// FaceDetector, if set, adds the face checks: exactly one face, large enough.
+	// FaceDetector, if set, adds the face checks (face.Assess): one frontal face, of one
+	// person, rejected otherwise; warnings for a small face, hidden eyes, a face in the
+	// background. The lighting is then measured on the face.
 	FaceDetector FaceDetector
 }
 
@@ -243,6 +252,9 @@ func Check(r io.Reader, size int64, p Policy) (Report, error) {
 		rep.Bytes = h.tr.n
 	}
 	rep.Metrics = m.Metrics
+	for _, f := range m.rejects {
+		rep.reject(f)
+	}
 	for _, f := range m.findings {
 		if p.Strict {
 			rep.reject(f)

@@ -9,13 +9,18 @@ import (
 	"image"
 	"image/color"
 	"image/color/palette"
+	"image/draw"
 	"image/gif"
 	"image/jpeg"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/avatar-pipeline/avatar-pipeline/internal/face"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/face/sample"
 )
 
 // Fixtures shared by the tests, made once.
@@ -503,12 +508,16 @@ func indexOf(s []string, v string) int {
 }
 
 // detectorFunc adapts a function to FaceDetector.
-type detectorFunc func(image.Image) ([]image.Rectangle, error)
+type detectorFunc func(image.Image) ([]face.Face, error)
 
-func (f detectorFunc) DetectFaces(m image.Image) ([]image.Rectangle, error) { return f(m) }
+func (f detectorFunc) Detect(m image.Image) ([]face.Face, error) { return f(m) }
 
+// TestFaceDetectorSeam: what the detector finds becomes rejections (no
+// face, several, only a profile: whatever the Policy) or warnings, and the
+// lighting is measured on the main face.
 func TestFaceDetectorSeam(t *testing.T) {
-	faceBox := image.Rect(154, 100, 358, 360) // where portraitImage(512, 512) puts the face
+	box := image.Rect(154, 100, 358, 360) // where portraitImage(512, 512) puts the face
+	frontal := func(r image.Rectangle) face.Face { return face.Face{Box: r, Kind: face.Frontal, Eyes: 2} }
 	sideLit := mapPixels(portrait512(), func(x, _ int, c [3]float64) [3]float64 {
 		if x >= 256 {
 			for i := range c {
@@ -517,28 +526,31 @@ func TestFaceDetectorSeam(t *testing.T) {
 		}
 		return c
 	})
+	faceCodes := []string{CodeNoFace, CodeSeveralFaces, CodeProfile, CodeBackgroundFace, CodeSmallFace, CodeEyesHidden, CodeFaceCheckFail, CodeUnevenLight}
 	cases := []struct {
-		name    string
-		img     *image.RGBA
-		faces   []image.Rectangle
-		err     error
-		code    string // expected face or lighting warning; "" for none
-		reason  string
-		nFaces  int
-		lighted bool // LightingStops measured
+		name         string
+		img          *image.RGBA
+		faces        []face.Face
+		err          error
+		reject, warn string // the face or lighting codes expected; "" for none
+		reason       string
+		nFaces       int
+		lighted      bool // LightingStops measured
 	}{
-		{name: "one face", img: portrait512(), faces: []image.Rectangle{faceBox}, nFaces: 1, lighted: true},
-		{name: "no face", img: portrait512(), code: CodeNoFace, reason: "no face was found"},
-		{name: "two faces", img: portrait512(), faces: []image.Rectangle{faceBox, faceBox.Add(image.Pt(10, 0))}, code: CodeSeveralFaces, reason: "2 faces", nFaces: 2},
-		{name: "a small face", img: portrait512(), faces: []image.Rectangle{image.Rect(10, 10, 50, 60)}, code: CodeSmallFace, reason: "fills only 10%", nFaces: 1, lighted: true},
-		{name: "detector error", img: portrait512(), err: errors.New("model not loaded"), code: CodeFaceCheckFail, reason: "model not loaded"},
-		{name: "harsh side light", img: sideLit, faces: []image.Rectangle{faceBox}, code: CodeUnevenLight, reason: "its right half gets", nFaces: 1, lighted: true},
+		{name: "one face", img: portrait512(), faces: []face.Face{frontal(box)}, nFaces: 1, lighted: true},
+		{name: "no face", img: portrait512(), reject: CodeNoFace, reason: "no face was found"},
+		{name: "two faces", img: portrait512(), faces: []face.Face{frontal(box), frontal(box.Add(image.Pt(10, 0)))}, reject: CodeSeveralFaces, reason: "2 faces", nFaces: 2, lighted: true},
+		{name: "a profile", img: portrait512(), faces: []face.Face{{Box: box, Kind: face.Profile}}, reject: CodeProfile, reason: "turned away", nFaces: 1},
+		{name: "a small face", img: portrait512(), faces: []face.Face{frontal(image.Rect(10, 10, 50, 60))}, warn: CodeSmallFace, reason: "fills only 10%", nFaces: 1, lighted: true},
+		{name: "no eyes", img: portrait512(), faces: []face.Face{{Box: box, Kind: face.Frontal}}, warn: CodeEyesHidden, reason: "sunglasses", nFaces: 1, lighted: true},
+		{name: "detector error", img: portrait512(), err: errors.New("model not loaded"), warn: CodeFaceCheckFail, reason: "model not loaded"},
+		{name: "harsh side light", img: sideLit, faces: []face.Face{frontal(box)}, warn: CodeUnevenLight, reason: "its right half gets", nFaces: 1, lighted: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			data := encodePNG(t, tc.img)
 			var seen image.Rectangle
-			d := detectorFunc(func(m image.Image) ([]image.Rectangle, error) {
+			d := detectorFunc(func(m image.Image) ([]face.Face, error) {
 				seen = m.Bounds()
 				return tc.faces, tc.err
 			})
@@ -549,17 +561,20 @@ func TestFaceDetectorSeam(t *testing.T) {
 			if seen != image.Rect(0, 0, 512, 512) {
 				t.Errorf("detector saw %v, want the 512×512 working copy", seen)
 			}
-			var faceCodes []string
-			for _, c := range rep.WarningCodes {
-				if c == CodeNoFace || c == CodeSeveralFaces || c == CodeSmallFace || c == CodeFaceCheckFail || c == CodeUnevenLight {
-					faceCodes = append(faceCodes, c)
-				}
+			only := func(codes []string) string {
+				return strings.Join(slices.DeleteFunc(slices.Clone(codes), func(c string) bool { return !slices.Contains(faceCodes, c) }), ",")
 			}
-			if got := strings.Join(faceCodes, ","); got != tc.code {
-				t.Errorf("got face warnings %q (all: %q), want %q", got, rep.Warnings, tc.code)
+			if got := only(rep.ReasonCodes); got != tc.reject {
+				t.Errorf("got face rejections %q (all: %q), want %q", got, rep.Reasons, tc.reject)
 			}
-			if tc.code != "" && !strings.Contains(strings.Join(rep.Warnings, "|"), tc.reason) {
-				t.Errorf("got warnings %q, want one containing %q", rep.Warnings, tc.reason)
+			if got := only(rep.WarningCodes); got != tc.warn {
+				t.Errorf("got face warnings %q (all: %q), want %q", got, rep.Warnings, tc.warn)
+			}
+			if (rep.Verdict == Reject) != (tc.reject != "") {
+				t.Errorf("got verdict %s, want a rejection: %v", rep.Verdict, tc.reject != "")
+			}
+			if all := strings.Join(append(rep.Reasons, rep.Warnings...), "|"); !strings.Contains(all, tc.reason) {
+				t.Errorf("got reasons and warnings %q, want one containing %q", all, tc.reason)
 			}
 			if tc.err == nil && (rep.Metrics.Faces == nil || *rep.Metrics.Faces != tc.nFaces) {
 				t.Errorf("got Faces %v, want %d", rep.Metrics.Faces, tc.nFaces)
@@ -573,7 +588,7 @@ func TestFaceDetectorSeam(t *testing.T) {
 	t.Run("detector sees the picture upright", func(t *testing.T) {
 		data := insertAfterSOI(encodeJPEG(t, portraitTall(), 90), exifSegment(6, false))
 		var seen image.Rectangle
-		d := detectorFunc(func(m image.Image) ([]image.Rectangle, error) { seen = m.Bounds(); return nil, nil })
+		d := detectorFunc(func(m image.Image) ([]face.Face, error) { seen = m.Bounds(); return nil, nil })
 		if _, err := Check(bytes.NewReader(data), int64(len(data)), Policy{FaceDetector: d}); err != nil {
 			t.Fatal(err)
 		}
@@ -660,4 +675,24 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// TestRealFaceDetector: with the detector the pipeline uses, the
+// public-domain portrait passes with its one face found and the lighting
+// measured on it; the same picture mirrored beside itself is two people.
+func TestRealFaceDetector(t *testing.T) {
+	p := Policy{FaceDetector: face.New()}
+	rep, err := Check(bytes.NewReader(sample.AstronautJPEG), int64(len(sample.AstronautJPEG)), p)
+	if err != nil || rep.Verdict != Accept || rep.Metrics.Faces == nil || *rep.Metrics.Faces != 1 || rep.Metrics.LightingStops == nil {
+		t.Fatalf("the astronaut: got %s %q (faces %v), %v; want accepted with one face", rep.Verdict, rep.Reasons, rep.Metrics.Faces, err)
+	}
+	astro := sample.Astronaut()
+	pair := image.NewRGBA(image.Rect(0, 0, 1024, 576))
+	draw.Draw(pair, image.Rect(0, 32, 512, 544), astro, image.Point{}, draw.Src)
+	draw.Draw(pair, image.Rect(512, 32, 1024, 544), astro, image.Point{}, draw.Src)
+	data := encodeJPEG(t, pair, 90)
+	rep, err = Check(bytes.NewReader(data), int64(len(data)), p)
+	if err != nil || rep.Verdict != Reject || !slices.Contains(rep.ReasonCodes, CodeSeveralFaces) {
+		t.Errorf("two astronauts: got %s %q, %v; want rejected for several faces", rep.Verdict, rep.ReasonCodes, err)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/avatar-pipeline/avatar-pipeline/internal/face"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/metrics"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
@@ -83,7 +84,7 @@ func NewFromEnv(ctx context.Context, cfg aws.Config, rt pipeline.Runtime) (*Hand
 		Records: table,
 		Mirako: mirako.NewClient(c.MirakoURL, "", mirako.WithTokenSource(token),
 			mirako.WithUploadTimeout(UploadTimeout), mirako.WithTimeout(ListTimeout)),
-		Policy:  portrait.Policy{Strict: c.StrictChecks},
+		Policy:  portrait.Policy{Strict: c.StrictChecks, FaceDetector: face.New()},
 		Log:     rt.Log,
 		Metrics: &metrics.Emitter{W: rt.Stdout},
 	}

@@ -34,6 +34,7 @@ import (
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/avatar-pipeline/avatar-pipeline/internal/dynamotest"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/face/sample"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako/mirakotest"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
@@ -515,40 +516,58 @@ func TestRefusedForLoadWaits(t *testing.T) {
 }
 
 // TestQueuedBuildPostsOnceMirakoTakesIt: a build refused for capacity asks
-// again and is built; one that met an outage pauses every build's posts
-// until the outage's pause ends, then a list request (no upload) tells
-// Mirako is back and it posts. Each avatar is made once.
+// again and is built. A failure alone makes only its own build wait, and
+// an answer clears it; outageAfter failures with no answer between pause
+// every build's posts until the pause ends, then a list request (no
+// upload) tells Mirako is back and they post. Each avatar is made once.
 func TestQueuedBuildPostsOnceMirakoTakesIt(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	a := e.admit(t, e.upload(t, "a.jpg", portraitJPEG(t, 512, 512), aws.String("A")), "exec-a")
-	b := e.admit(t, e.upload(t, "b.jpg", portraitJPEG(t, 512, 512), aws.String("B")), "exec-b")
-	e.sim.ScriptFor(mirakotest.EndpointBuild, mirakotest.Fault503, 1)
-	qa, err := e.submit(t, a)
-	if err != nil || qa.Outcome != pipeline.OutcomeQueued {
-		t.Fatalf("a: got %s, %v, want QUEUED", qa.Outcome, err)
+	var builds []pipeline.State
+	for _, name := range []string{"a", "b", "c", "d", "e"} {
+		builds = append(builds, e.admit(t, e.upload(t, name+".jpg", portraitJPEG(t, 512, 512), aws.String(name)), "exec-"+name))
 	}
-	// b does not post into the outage.
-	qb, err := e.submit(t, b)
-	if err != nil || qb.Outcome != pipeline.OutcomeQueued || !strings.Contains(qb.Reason, "pause") {
-		t.Fatalf("b: got %s %q, %v, want QUEUED behind the outage's pause", qb.Outcome, qb.Reason, err)
+	posts := func() int { return e.sim.Stats().Requests[mirakotest.EndpointBuild] }
+	submit := func(st pipeline.State, want pipeline.Outcome, reason string) pipeline.State {
+		t.Helper()
+		got, err := e.submit(t, st)
+		if err != nil || got.Outcome != want || !strings.Contains(got.Reason, reason) {
+			t.Fatalf("%s: got %s %q, %v, want %s %q", st.Name, got.Outcome, got.Reason, err, want, reason)
+		}
+		return got
 	}
-	if n := e.sim.Stats().Requests[mirakotest.EndpointBuild]; n != 1 {
-		t.Fatalf("got %d POSTs during the outage, want 1", n)
+	// Two failures, then an answer: no pause, and the count starts again.
+	e.sim.ScriptFor(mirakotest.EndpointBuild, mirakotest.Fault503, 2)
+	builds[0] = submit(builds[0], pipeline.OutcomeQueued, "asking again")
+	builds[1] = submit(builds[1], pipeline.OutcomeQueued, "asking again")
+	builds[2] = submit(builds[2], pipeline.OutcomeSubmitted, "")
+	if o, _ := e.table.Outage(context.Background()); o != (store.Outage{}) {
+		t.Fatalf("after an answer: got outage %+v, want none", o)
+	}
+	// Three failures with no answer between: every build pauses.
+	e.sim.ScriptFor(mirakotest.EndpointBuild, mirakotest.Fault503, 3)
+	builds[0] = submit(builds[0], pipeline.OutcomeQueued, "asking again")
+	builds[1] = submit(builds[1], pipeline.OutcomeQueued, "asking again")
+	builds[3] = submit(builds[3], pipeline.OutcomeQueued, "posts pause until")
+	before := posts()
+	builds[4] = submit(builds[4], pipeline.OutcomeQueued, "posts pause until")
+	if posts() != before {
+		t.Fatalf("a build posted into the outage's pause")
 	}
 	e.clock.add(10 * time.Second) // past the first pause
-	for _, st := range []pipeline.State{qa, qb} {
-		done, err := e.submit(t, st)
-		if err != nil || done.Outcome != pipeline.OutcomeSubmitted || done.AvatarID == "" {
-			t.Fatalf("%s after the outage: got %s %q, %v, want SUBMITTED", st.Name, done.Outcome, done.AvatarID, err)
+	lists := e.sim.Stats().Requests[mirakotest.EndpointList]
+	for _, i := range []int{0, 1, 3, 4} {
+		if done := submit(builds[i], pipeline.OutcomeSubmitted, ""); done.AvatarID == "" {
+			t.Fatalf("%s: no avatar", done.Name)
 		}
 	}
 	s := e.sim.Stats()
-	// Two lists: the probe, and a's look for an avatar its refused post might have made.
-	if s.Requests[mirakotest.EndpointList] != 2 || s.Requests[mirakotest.EndpointBuild] != 3 || s.BuildsCreated != 2 {
-		t.Errorf("got %d lists, %d POSTs and %d builds, want 2, 3 POSTs and 2 builds", s.Requests[mirakotest.EndpointList], s.Requests[mirakotest.EndpointBuild], s.BuildsCreated)
+	// Four lists: the probe, and the look of a, b and d for an avatar
+	// their refused posts might have made; e never posted.
+	if s.Requests[mirakotest.EndpointList] != lists+4 || s.BuildsCreated != 5 {
+		t.Errorf("got %d lists after the pause and %d builds, want 4 and 5 builds", s.Requests[mirakotest.EndpointList]-lists, s.BuildsCreated)
 	}
-	if rec := e.record(t, qa.BuildID); rec.Status != records.StatusPending || rec.Reason != "" || rec.NextAttemptAt != "" {
+	if rec := e.record(t, builds[0].BuildID); rec.Status != records.StatusPending || rec.Reason != "" || rec.NextAttemptAt != "" {
 		t.Errorf("a queued build once built: %+v, want PENDING without the queue's reason", rec)
 	}
 }
@@ -806,7 +825,7 @@ func TestUnreadableTokenFailsAfterAdmission(t *testing.T) {
 		t.Fatal("Submit must start without reading the token")
 	}
 	e.h = built
-	st := e.admit(t, e.upload(t, "tokenless.jpg", portraitJPEG(t, 512, 512), nil), "exec-tokenless")
+	st := e.admit(t, e.upload(t, "tokenless.jpg", sample.AstronautJPEG, nil), "exec-tokenless") // the wiring checks for a face
 	payload, _ := json.Marshal(map[string]any{"step": "submit", "build": st})
 	_, err := lambda.NewHandler(h).Invoke(context.Background(), payload)
 	var startup *pipeline.StartupError
