@@ -3,8 +3,8 @@
 #   make test     every test, unit and end to end (then the race detector on the concurrent packages)
 #   make permissions  the permission proof alone: the functions' requests against the SAM transform's roles
 #   make lint     gofmt, go vet, cfn-lint, the ASL validator
-#   make ci       lint + test + the three Lambda builds, with their sizes
-#   make sizes    build the three arm64 binaries into bin/ and print their sizes
+#   make ci       lint + test + the five Lambda builds, with their sizes
+#   make sizes    build the five arm64 binaries into bin/ and print their sizes
 #   make bench    every figure of BENCHMARKS.md (name value unit)
 #   make fuzz     each fuzz target of the portrait checks for FUZZTIME (15s)
 #   make local    run the whole pipeline on this machine (avatarctl local)
@@ -23,19 +23,23 @@ PYTOOLS := tools/with-python-tools
 
 # Logical ids of the functions in template.yaml; build-<Name>Function builds
 # ./functions/<name, lower case>.
-FUNCTIONS := SubmitFunction CheckStatusFunction NotifyFunction
+FUNCTIONS := SubmitFunction CheckStatusFunction NotifyFunction SweepFunction WebhookFunction
 BUILD_TARGETS := $(addprefix build-,$(FUNCTIONS))
 
 # provided.al2023 on Graviton: a static arm64 binary named bootstrap, without
 # the RPC shim (lambda.norpc) and without symbols or build paths.
 GOBUILD := CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -tags lambda.norpc -ldflags='-s -w'
 
-# Binary size goals in bytes (10 MiB and 7 MiB): small bootstraps start cold
-# faster. MiB, not decimal MB: a bare Lambda that only publishes to SNS with
-# aws-sdk-go-v2 is already 7.08 MB, so the decimal reading could not be met by
-# any function built on the SDK.
+# Binary size goals in bytes (10 MiB, 7 MiB and 9 MiB): small bootstraps start
+# cold faster. MiB, not decimal MB: a bare Lambda that only publishes to SNS
+# with aws-sdk-go-v2 is already 7.08 MB, so the decimal reading could not be
+# met by any function built on the SDK. Submit carries the image decoders and
+# the face models; the sweep and the webhook function use two SDK clients each
+# (DynamoDB and Step Functions; SQS and Secrets Manager), about 1 MB apiece,
+# and no upload waits on their cold start.
 SIZE_GOAL_SUBMIT := 10485760
 SIZE_GOAL_OTHER := 7340032
+SIZE_GOAL_TWO_CLIENTS := 9437184
 
 # The race detector slows tests several times and, on a 2-core machine,
 # recompiles every dependency once more; it runs on the packages that have
@@ -86,7 +90,7 @@ sizes:
 	for f in $(FUNCTIONS); do \
 		name=$$(printf '%s' "$${f%Function}" | tr '[:upper:]' '[:lower:]'); \
 		size=$$(wc -c < "$(BIN)/$$name/bootstrap"); size=$$((size)); \
-		goal=$(SIZE_GOAL_OTHER); if [ "$$name" = submit ]; then goal=$(SIZE_GOAL_SUBMIT); fi; \
+		goal=$(SIZE_GOAL_OTHER); case $$name in submit) goal=$(SIZE_GOAL_SUBMIT);; sweep|webhook) goal=$(SIZE_GOAL_TWO_CLIENTS);; esac; \
 		mark=ok; if [ "$$size" -gt "$$goal" ]; then mark="OVER GOAL"; status=1; fi; \
 		printf '%-12s %12d %12d  %s\n' "$$name" "$$size" "$$goal" "$$mark"; \
 	done; exit $$status

@@ -48,8 +48,8 @@ const (
 	ObjectCreatedEvent = "ObjectCreated"
 )
 
-// Functions lists the logical ids of the three Lambda functions.
-var Functions = []string{SubmitFunction, CheckStatusFunction, NotifyFunction}
+// Functions lists the logical ids of the Lambda functions.
+var Functions = []string{SubmitFunction, CheckStatusFunction, NotifyFunction, "SweepFunction", "WebhookFunction"}
 
 // parsed is the template as a tree of map[string]any, []any and scalars,
 // with short-form intrinsic functions in their long form.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline/submit"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline/webhook"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
 	"github.com/avatar-pipeline/avatar-pipeline/statemachine"
 )
@@ -151,6 +152,8 @@ func TestFunctions(t *testing.T) {
 		{SubmitFunction, 300 * time.Second, 512},
 		{CheckStatusFunction, 30 * time.Second, 128},
 		{NotifyFunction, 30 * time.Second, 128},
+		{"SweepFunction", 120 * time.Second, 128},
+		{"WebhookFunction", 30 * time.Second, 128},
 	}
 	if got := slices.Sorted(maps.Keys(resourcesOfType(t, "AWS::Serverless::Function"))); !slices.Equal(got, slices.Sorted(slices.Values(Functions))) {
 		t.Errorf("functions: got %v, want %v", got, Functions)
@@ -565,6 +568,7 @@ func TestParametersAndOutputs(t *testing.T) {
 		"MaxBuildsInFlight":        "0",
 		"NotificationEmail":        "",
 		"WebhookUrl":               "",
+		"WebhookSecretName":        "avatar-pipeline/webhook-secret",
 		"NotificationFilterPolicy": "",
 		"LogLevel":                 "INFO",
 		"LogRetentionDays":         "30",
@@ -574,7 +578,7 @@ func TestParametersAndOutputs(t *testing.T) {
 		t.Errorf("parameter defaults: got %v, want %v", defaults, want)
 	}
 	outputs := get(t, root(t), "Outputs").(map[string]any)
-	wantOutputs := []string{"AlarmTopicArn", "BucketName", "DashboardName", "DeadLetterQueueUrl", "StateMachineArn", "TableName", "TopicArn"}
+	wantOutputs := []string{"AlarmTopicArn", "BucketName", "DashboardName", "DeadLetterQueueUrl", "StateMachineArn", "TableName", "TopicArn", "WebhookDeadLetterQueueUrl"}
 	if got := slices.Sorted(maps.Keys(outputs)); !slices.Equal(got, wantOutputs) {
 		t.Errorf("outputs: got %v, want %v", got, wantOutputs)
 	}
@@ -792,5 +796,14 @@ func TestNoLiteralPartition(t *testing.T) {
 				t.Errorf("%s:%d: a literal arn:aws: partition: %s", file, i+1, strings.TrimSpace(line))
 			}
 		}
+	}
+}
+
+// TestWebhookRetriesMatchTheQueue: the webhook queue moves an event to its
+// dead-letter queue after exactly the attempts the function's schedule makes.
+func TestWebhookRetriesMatchTheQueue(t *testing.T) {
+	redrive := get(t, root(t), "Resources", "WebhookQueue", "Properties", "RedrivePolicy").(map[string]any)
+	if got := fmt.Sprint(redrive["maxReceiveCount"]); got != fmt.Sprint(webhook.MaxAttempts) {
+		t.Errorf("maxReceiveCount %s, want webhook.MaxAttempts = %d", got, webhook.MaxAttempts)
 	}
 }

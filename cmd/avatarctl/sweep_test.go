@@ -16,6 +16,7 @@ import (
 	"github.com/avatar-pipeline/avatar-pipeline/internal/local"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline/sweep"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/secret"
 )
@@ -56,7 +57,7 @@ func TestE2ESweep(t *testing.T) {
 	}
 
 	dry := onLocal(t, s, "sweep", "--older-than=1s", "--dry-run", "--json")
-	var report []swept
+	var report []sweep.Result
 	if err := json.Unmarshal([]byte(dry.stdout), &report); err != nil {
 		t.Fatalf("sweep --json: %q: %v", dry.stdout, err)
 	}
@@ -85,7 +86,7 @@ func TestE2ESweep(t *testing.T) {
 	}
 }
 
-func hasSwept(report []swept, id, action string) bool {
+func hasSwept(report []sweep.Result, id, action string) bool {
 	for _, r := range report {
 		if r.BuildID == id && r.Action == action {
 			return true

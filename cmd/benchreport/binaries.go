@@ -24,6 +24,8 @@ var functions = []struct{ logicalID, name string }{
 	{"SubmitFunction", "submit"},
 	{"CheckStatusFunction", "checkstatus"},
 	{"NotifyFunction", "notify"},
+	{"SweepFunction", "sweep"},
+	{"WebhookFunction", "webhook"},
 }
 
 // runBinaries reports the sizes of the arm64 bootstraps in

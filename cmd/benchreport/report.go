@@ -79,6 +79,8 @@ var goals = []goal{
 	{"binary_submit_bytes", true, 10 << 20},
 	{"binary_checkstatus_bytes", true, 7 << 20},
 	{"binary_notify_bytes", true, 7 << 20},
+	{"binary_sweep_bytes", true, 9 << 20},
+	{"binary_webhook_bytes", true, 9 << 20},
 	{"init_submit_ms", true, 5},
 	{"burst_200_lost", true, 0},
 	{"burst_200_duplicated", true, 0},

@@ -103,7 +103,8 @@ func TestE2EDuplicateExecutions(t *testing.T) {
 		if owners != 1 || duplicates != copies {
 			t.Errorf("got %d owning and %d DUPLICATE executions, want 1 and %d", owners, duplicates, copies)
 		}
-		checkExactlyOnce(t, newsOf(t, s, id), map[newsKey]bool{{id, records.StatusPending}: true, {id, records.StatusReady}: true})
+		want := map[newsKey]bool{{id, records.StatusPending}: true, {id, records.StatusReady}: true}
+		checkExactlyOnce(t, newsOf(ctx, t, s, want, id), want)
 	})
 
 	// A later event for an older object version never overwrites a newer
@@ -178,10 +179,11 @@ func TestE2EDuplicateExecutions(t *testing.T) {
 				t.Errorf("execution %s: got %s, want SUCCEEDED", aws.ToString(e.Name), e.Status)
 			}
 		}
-		checkExactlyOnce(t, newsOf(t, s, v1, v2), map[newsKey]bool{
+		want := map[newsKey]bool{
 			{v1, records.StatusPending}: true, {v1, records.StatusReady}: true,
 			{v2, records.StatusPending}: true, {v2, records.StatusReady}: true,
-		})
+		}
+		checkExactlyOnce(t, newsOf(ctx, t, s, want, v1, v2), want)
 	})
 }
 

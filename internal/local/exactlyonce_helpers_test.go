@@ -143,9 +143,21 @@ func deliveries(t *testing.T, ns []Notification) map[newsKey][]string {
 	return out
 }
 
-// newsOf returns the deliveries about the given builds.
-func newsOf(t *testing.T, s *Stack, ids ...string) map[newsKey][]string {
+// newsOf returns the deliveries about the given builds once want's news
+// has all arrived (or ctx is done) and a stray duplicate has had time to
+// follow: the webhook delivers through a queue, after the execution ends.
+func newsOf(ctx context.Context, t *testing.T, s *Stack, want map[newsKey]bool, ids ...string) map[newsKey][]string {
 	t.Helper()
+	s.Webhook.Wait(ctx, func(ns []Notification) bool {
+		got := deliveries(t, ns)
+		for k := range want {
+			if len(got[k]) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(2 * time.Second)
 	got := deliveries(t, s.Notifications())
 	for k := range got {
 		keep := false

@@ -144,7 +144,10 @@ func TestE2EFaultSuite(t *testing.T) {
 			want[newsKey{r.BuildID, records.StatusPending}] = true
 		}
 	}
-	ns := s.Notifications()
+	ns, err := s.Delivered(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
 	checkExactlyOnce(t, deliveries(t, ns), want)
 
 	// What the state machine went through: its executions, the task

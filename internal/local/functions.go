@@ -1,6 +1,7 @@
 package local
 
 import (
+	"cmp"
 	"context"
 	"io"
 	"log/slog"
@@ -14,6 +15,8 @@ import (
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline/checkstatus"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline/notify"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline/submit"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline/sweep"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline/webhook"
 )
 
 // function is one of template.yaml's Lambda functions as the local stack
@@ -31,6 +34,8 @@ var functions = []function{
 	{"SubmitFunction", SubmitFunctionName, 300 * time.Second, func(rt pipeline.Runtime) lambda.Handler { return lambda.NewHandler(submit.Lambda(rt)) }},
 	{"CheckStatusFunction", CheckFunctionName, 30 * time.Second, func(rt pipeline.Runtime) lambda.Handler { return lambda.NewHandler(checkstatus.Lambda(rt)) }},
 	{"NotifyFunction", NotifyFunctionName, 30 * time.Second, func(rt pipeline.Runtime) lambda.Handler { return lambda.NewHandler(notify.Lambda(rt)) }},
+	{"SweepFunction", SweepFunctionName, 120 * time.Second, func(rt pipeline.Runtime) lambda.Handler { return lambda.NewHandler(sweep.Lambda(rt)) }},
+	{"WebhookFunction", WebhookFunctionName, 30 * time.Second, func(rt pipeline.Runtime) lambda.Handler { return lambda.NewHandler(webhook.Lambda(rt)) }},
 }
 
 // The template's parameter defaults that reach the functions' environment.
@@ -44,7 +49,7 @@ const (
 // resources, the local overrides from o, and the AWS variables the Lambda
 // runtime sets (the local endpoint, and credentials whose access key names
 // the function, so that every request it signs names its caller).
-func environment(o Options, endpoint, mirakoURL, topicARN string) map[string]map[string]string {
+func environment(o Options, endpoint, mirakoURL string, r Resources) map[string]map[string]string {
 	s := pipeline.DefaultSchedule
 	headStart, interval, deadline := int(s.HeadStart/time.Second), int(s.Interval/time.Second), int(s.Deadline/time.Second)
 	if o.PollSeconds > 0 {
@@ -68,15 +73,24 @@ func environment(o Options, endpoint, mirakoURL, topicARN string) map[string]map
 		pipeline.EnvStrictChecks:     strconv.FormatBool(o.StrictChecks),
 		pipeline.EnvQueueDeadline:    strconv.Itoa(int(pipeline.DefaultQueueDeadline / time.Second)),
 		pipeline.EnvMaxInFlight:      strconv.Itoa(o.MaxInFlight),
-		pipeline.EnvTopicARN:         topicARN,
+		pipeline.EnvTopicARN:         r.TopicARN,
+		pipeline.EnvStateMachineARN:  r.StateMachineARN,
+		pipeline.EnvSweepAfter:       strconv.Itoa(int(pipeline.DefaultSweepAfter / time.Second)),
+		webhook.EnvURL:               cmp.Or(o.WebhookURL, endpoint+WebhookPath),
+		webhook.EnvSecretID:          WebhookSecretName,
+		webhook.EnvQueueURL:          r.WebhookQueueURL,
 	}
-	keys := map[string][]string{SubmitFunctionName: pipeline.SubmitEnv, CheckFunctionName: pipeline.CheckStatusEnv, NotifyFunctionName: pipeline.NotifyEnv}
+	keys := map[string][]string{SubmitFunctionName: pipeline.SubmitEnv, CheckFunctionName: pipeline.CheckStatusEnv,
+		NotifyFunctionName: pipeline.NotifyEnv, SweepFunctionName: pipeline.SweepEnv, WebhookFunctionName: webhook.Env}
 	out := map[string]map[string]string{}
 	for _, fn := range functions {
 		env := map[string]string{"AWS_REGION": Region, "AWS_ENDPOINT_URL": endpoint,
 			"AWS_ACCESS_KEY_ID": fn.LogicalID, "AWS_SECRET_ACCESS_KEY": "local"}
 		for _, k := range keys[fn.Name] {
 			env[k] = values[k]
+		}
+		if fn.Name == WebhookFunctionName && o.WebhookRetrySeconds > 0 {
+			env[webhook.EnvRetrySeconds] = strconv.Itoa(o.WebhookRetrySeconds)
 		}
 		out[fn.Name] = env
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline/webhook"
 	"github.com/avatar-pipeline/avatar-pipeline/statemachine"
 )
 
@@ -61,15 +62,20 @@ func resolve(tmpl cfnTemplate, v any) string {
 	if p, ok := tmpl.Parameters[ref]; ok {
 		return fmt.Sprint(p.Default)
 	}
-	return map[string]string{"BuildsTable": TableName, "PortraitBucket": BucketName, "BuildEventsTopic": "(the topic's ARN)"}[ref]
+	return map[string]string{"BuildsTable": TableName, "PortraitBucket": BucketName, "BuildEventsTopic": placeholders.TopicARN,
+		"BuildStateMachine": placeholders.StateMachineARN, "WebhookQueue": placeholders.WebhookQueueURL}[ref]
 }
+
+// placeholders stand for the resources' names, which only a running stack
+// knows.
+var placeholders = Resources{TopicARN: "(the topic)", StateMachineARN: "(the state machine)", WebhookQueueURL: "(the queue)"}
 
 // TestFunctionsMatchTheTemplate: each function runs with the variables the
 // template gives it, at the template's defaults, and the template's
 // timeout.
 func TestFunctionsMatchTheTemplate(t *testing.T) {
 	tmpl := translation(t)
-	env := environment(Options{}, "http://endpoint", "(the simulator)", "(the topic's ARN)")
+	env := environment(Options{}, "http://endpoint", "(the simulator)", placeholders)
 	var logical []string
 	for id, r := range tmpl.Resources {
 		if r.Type == "AWS::Lambda::Function" {
@@ -99,8 +105,11 @@ func TestFunctionsMatchTheTemplate(t *testing.T) {
 		}
 		for k, v := range vars {
 			want := resolve(tmpl, v)
-			if k == pipeline.EnvMirakoURL {
+			switch k {
+			case pipeline.EnvMirakoURL:
 				want = "(the simulator)" // the local stack's own Mirako
+			case webhook.EnvURL:
+				want = "http://endpoint" + WebhookPath // the local stack's own receiver
 			}
 			if mine[k] != want {
 				t.Errorf("%s: %s is %q locally, %q in the template", fn.LogicalID, k, mine[k], want)
@@ -126,10 +135,10 @@ func TestResourcesMatchTheTemplate(t *testing.T) {
 			t.Errorf("table %s: the template has %v, the local stack %v", k, table[k], local[k])
 		}
 	}
-	// The event rule.
+	// The event rule (the sweep's schedule is a rule without a pattern).
 	var rule map[string]any
 	for _, r := range tmpl.Resources {
-		if r.Type == "AWS::Events::Rule" {
+		if r.Type == "AWS::Events::Rule" && r.Properties["EventPattern"] != nil {
 			rule = r.Properties
 		}
 	}

@@ -50,15 +50,22 @@ func permissionResources() map[string]any {
 	fn := func(name string) map[string]string {
 		return map[string]string{"Ref": name, "Arn": "arn:aws:lambda:" + Region + ":" + Account + ":function:" + name}
 	}
+	queue := func(name string) map[string]string {
+		return map[string]string{"Ref": "https://sqs." + Region + ".amazonaws.com/" + Account + "/" + name, "Arn": arn("sqs", name), "QueueName": name}
+	}
 	return map[string]any{
 		"AWS::Region": Region, "AWS::AccountId": Account, "AWS::Partition": "aws", "AWS::StackName": "avatar-pipeline",
-		"PortraitBucket":      map[string]string{"Ref": BucketName, "Arn": "arn:aws:s3:::" + BucketName},
-		"BuildsTable":         map[string]string{"Ref": TableName, "Arn": arn("dynamodb", "table/"+TableName)},
-		"BuildEventsTopic":    map[string]string{"Ref": arn("sns", TopicName), "TopicName": TopicName},
-		"SubmitFunction":      fn(SubmitFunctionName),
-		"CheckStatusFunction": fn(CheckFunctionName),
-		"NotifyFunction":      fn(NotifyFunctionName),
-		"BuildStateMachine":   map[string]string{"Ref": arn("states", "stateMachine:"+StateMachineName), "Name": StateMachineName},
+		"PortraitBucket":         map[string]string{"Ref": BucketName, "Arn": "arn:aws:s3:::" + BucketName},
+		"BuildsTable":            map[string]string{"Ref": TableName, "Arn": arn("dynamodb", "table/"+TableName)},
+		"BuildEventsTopic":       map[string]string{"Ref": arn("sns", TopicName), "TopicName": TopicName},
+		"SubmitFunction":         fn(SubmitFunctionName),
+		"CheckStatusFunction":    fn(CheckFunctionName),
+		"NotifyFunction":         fn(NotifyFunctionName),
+		"SweepFunction":          fn(SweepFunctionName),
+		"WebhookFunction":        fn(WebhookFunctionName),
+		"WebhookQueue":           queue(WebhookQueueName),
+		"WebhookDeadLetterQueue": queue(WebhookQueueName + "-dead"),
+		"BuildStateMachine":      map[string]string{"Ref": arn("states", "stateMachine:"+StateMachineName), "Name": StateMachineName},
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -153,11 +154,10 @@ func TestE2EPipelineFaults(t *testing.T) {
 			t.Errorf("got %d records of %s, want none", n, key)
 		}
 		var failed []pipeline.Event
-		for _, ev := range decodeEvents(t, s.Notifications()) {
-			if ev.Build.Key == key {
-				failed = append(failed, ev)
-			}
-		}
+		s.Webhook.Wait(ctx, func(ns []Notification) bool {
+			failed = slices.DeleteFunc(decodeEvents(t, ns), func(ev pipeline.Event) bool { return ev.Build.Key != key })
+			return len(failed) > 0
+		})
 		if len(failed) != 1 || failed[0].Build.Status != records.StatusFailed || failed[0].Build.BuildID != "" ||
 			!strings.Contains(failed[0].Build.Reason, "injected panic") {
 			t.Errorf("got notifications %+v, want one FAILED event for s3://…/%s with the panic as its reason and no build id", failed, key)
@@ -229,7 +229,7 @@ func TestE2EPipelineFaults(t *testing.T) {
 			for _, st := range tc.news {
 				want[newsKey{id, st}] = true
 			}
-			checkExactlyOnce(t, newsOf(t, s, id), want)
+			checkExactlyOnce(t, newsOf(ctx, t, s, want, id), want)
 		})
 	}
 }

@@ -46,26 +46,36 @@ type Pump struct {
 
 // Run pumps events until ctx is done.
 func (p *Pump) Run(ctx context.Context) {
-	wait := p.Wait
+	poll(ctx, p.Queue, p.QueueURL, p.Wait, p.logf, func(ms []sqstypes.Message) {
+		for _, m := range ms {
+			p.handle(ctx, m)
+		}
+	})
+}
+
+// poll long-polls a queue (wait seconds, default 2: how long it may take
+// to notice that ctx is done) and hands each batch to handle, until ctx is
+// done. Each message carries its receive count and sending time.
+func poll(ctx context.Context, q EventQueue, url string, wait int32, logf func(string, ...any), handle func([]sqstypes.Message)) {
 	if wait <= 0 {
 		wait = 2
 	}
 	for ctx.Err() == nil {
-		out, err := p.Queue.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-			QueueUrl:            aws.String(p.QueueURL),
-			MaxNumberOfMessages: 10,
-			WaitTimeSeconds:     wait,
+		out, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+			QueueUrl:                    aws.String(url),
+			MaxNumberOfMessages:         10,
+			WaitTimeSeconds:             wait,
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
 		})
 		if err != nil {
-			if ctx.Err() != nil {
-				return
+			if ctx.Err() == nil {
+				logf("receive from %s: %v", url, err)
+				sleep(ctx, time.Second)
 			}
-			p.logf("pump: receive events: %v", err)
-			sleep(ctx, time.Second)
 			continue
 		}
-		for _, m := range out.Messages {
-			p.handle(ctx, m)
+		if len(out.Messages) > 0 {
+			handle(out.Messages)
 		}
 	}
 }

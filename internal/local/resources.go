@@ -21,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline/webhook"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
 )
 
@@ -42,9 +43,13 @@ const (
 	EventQueueName      = "avatar-upload-events"
 	DeadLetterQueueName = "avatar-upload-events-dead"
 	RuleName            = "avatar-object-created"
+	WebhookQueueName    = "avatar-webhook-events"
+	WebhookSecretName   = "avatar-pipeline/webhook-secret"
 	SubmitFunctionName  = "avatar-submit"
 	CheckFunctionName   = "avatar-checkstatus"
 	NotifyFunctionName  = "avatar-notify"
+	SweepFunctionName   = "avatar-sweep"
+	WebhookFunctionName = "avatar-webhook"
 
 	// workflowRole is the role the state machine claims; moto does not
 	// check it.
@@ -60,16 +65,18 @@ const (
 
 // Resources names everything the local stack created.
 type Resources struct {
-	Bucket          string
-	Table           string
-	TopicARN        string
-	SecretID        string
-	SecretARN       string
-	StateMachineARN string
-	EventQueueURL   string
-	DeadLetterURL   string
-	RuleName        string
-	WebhookSubARN   string
+	Bucket           string
+	Table            string
+	TopicARN         string
+	SecretID         string
+	SecretARN        string
+	WebhookSecretARN string
+	StateMachineARN  string
+	EventQueueURL    string
+	DeadLetterURL    string
+	RuleName         string
+	WebhookQueueURL  string
+	WebhookDeadURL   string
 }
 
 // Config returns an AWS configuration for the endpoint: the local region,
@@ -91,8 +98,8 @@ type ProvisionInput struct {
 	Token string
 	// SecretID is the secret's name.
 	SecretID string
-	// WebhookURL, when set, is subscribed to the topic over HTTP.
-	WebhookURL string
+	// WebhookSecret is stored as the webhook signing secret's SecretString.
+	WebhookSecret string
 }
 
 // Provision creates the stack's resources through the AWS APIs at cfg's
@@ -172,19 +179,41 @@ func Provision(ctx context.Context, cfg aws.Config, in ProvisionInput) (Resource
 	}
 	r.StateMachineARN = aws.ToString(out.StateMachineArn)
 
-	if in.WebhookURL != "" {
-		sub, err := sns.NewFromConfig(cfg).Subscribe(ctx, &sns.SubscribeInput{
-			TopicArn:              aws.String(r.TopicARN),
-			Protocol:              aws.String("http"),
-			Endpoint:              aws.String(in.WebhookURL),
-			ReturnSubscriptionArn: true,
-		})
-		if err != nil {
-			return r, fmt.Errorf("subscribe %s to %s: %w", in.WebhookURL, TopicName, err)
-		}
-		r.WebhookSubARN = aws.ToString(sub.SubscriptionArn)
+	if err := createWebhookQueue(ctx, cfg, &r, in.WebhookSecret); err != nil {
+		return r, err
 	}
 	return r, nil
+}
+
+// createWebhookQueue makes the template's webhook delivery: the signing
+// secret, the queue (whose dead-letter queue takes an event after
+// webhook.MaxAttempts receives) and its raw-message subscription to the
+// topic.
+func createWebhookQueue(ctx context.Context, cfg aws.Config, r *Resources, secret string) error {
+	created, err := secretsmanager.NewFromConfig(cfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name: aws.String(WebhookSecretName), SecretString: aws.String(secret)})
+	if err != nil {
+		return fmt.Errorf("create secret %s: %w", WebhookSecretName, err)
+	}
+	r.WebhookSecretARN = aws.ToString(created.ARN)
+	q := sqs.NewFromConfig(cfg)
+	if r.WebhookDeadURL, err = createQueue(ctx, q, WebhookQueueName+"-dead", nil); err != nil {
+		return err
+	}
+	redrive, _ := json.Marshal(map[string]any{"deadLetterTargetArn": arn("sqs", WebhookQueueName+"-dead"), "maxReceiveCount": webhook.MaxAttempts})
+	if r.WebhookQueueURL, err = createQueue(ctx, q, WebhookQueueName, map[string]string{
+		string(sqstypes.QueueAttributeNameRedrivePolicy):     string(redrive),
+		string(sqstypes.QueueAttributeNameVisibilityTimeout): "180",
+	}); err != nil {
+		return err
+	}
+	if _, err := sns.NewFromConfig(cfg).Subscribe(ctx, &sns.SubscribeInput{
+		TopicArn: aws.String(r.TopicARN), Protocol: aws.String("sqs"), Endpoint: aws.String(arn("sqs", WebhookQueueName)),
+		Attributes: map[string]string{"RawMessageDelivery": "true"},
+	}); err != nil {
+		return fmt.Errorf("subscribe queue %s to %s: %w", WebhookQueueName, TopicName, err)
+	}
+	return nil
 }
 
 // EventPattern is the template's event rule pattern for the bucket: every

@@ -1,7 +1,10 @@
 package local
 
 import (
+	"cmp"
 	"context"
+	crand "crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako/mirakotest"
@@ -82,6 +86,17 @@ type Options struct {
 	// Out receives the stack's log: builds' progress, notifications,
 	// failed invocations (nil: discarded).
 	Out io.Writer
+	// WebhookURL is where the webhook function delivers (empty: the stack's
+	// own receiver, which verifies and prints each delivery).
+	WebhookURL string
+	// WebhookSecret is the signing secret, whsec_… (empty: one is made).
+	WebhookSecret string
+	// WebhookRetrySeconds, when positive, is every delivery retry's wait,
+	// instead of the production schedule's (about a day in all).
+	WebhookRetrySeconds int
+	// SweepEvery is how often the sweep runs, as the deployed schedule
+	// runs it every 15 minutes (zero: every 15 minutes; negative: never).
+	SweepEvery time.Duration
 	// AccessLog, when set, receives every AWS request the functions make,
 	// as IAM sees it (see Gateway.RecordAccess): the permission proof's input.
 	AccessLog io.Writer
@@ -102,8 +117,10 @@ type Stack struct {
 	MirakoURL string
 	// Sim is the simulator, nil when the real Mirako is used.
 	Sim *mirakotest.Simulator
-	// Webhook is the stack's subscriber to the notification topic.
+	// Webhook is the stack's own receiver of the signed deliveries.
 	Webhook *Webhook
+	// WebhookSecret is the deliveries' signing secret.
+	WebhookSecret string
 	// Env is each function's environment, by local function name.
 	Env map[string]map[string]string
 	// Metrics tallies the functions' metric lines (Metrics.Summary).
@@ -167,24 +184,30 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.Webhook = NewWebhook(out.notification)
+	s.WebhookSecret = o.WebhookSecret
+	if s.WebhookSecret == "" {
+		s.WebhookSecret = newWebhookSecret()
+	}
+	if s.Webhook, err = NewWebhook(s.WebhookSecret, out.notification); err != nil {
+		return nil, err
+	}
 	b.gw.Mount(WebhookPath, s.Webhook)
 	s.Resources, err = Provision(ctx, cfg, ProvisionInput{
-		Definition: definition,
-		Token:      token,
-		SecretID:   defaultSecretName,
-		WebhookURL: s.Endpoint + WebhookPath,
+		Definition:    definition,
+		Token:         token,
+		SecretID:      defaultSecretName,
+		WebhookSecret: s.WebhookSecret,
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.Env = environment(o, s.Endpoint, s.MirakoURL, s.Resources.TopicARN)
+	s.Env = environment(o, s.Endpoint, s.MirakoURL, s.Resources)
 	if o.AccessLog != nil {
 		var principals []string
 		for _, fn := range functions {
 			principals = append(principals, fn.LogicalID)
 		}
-		b.gw.RecordAccess(o.AccessLog, principals, map[string]string{defaultSecretName: s.Resources.SecretARN})
+		b.gw.RecordAccess(o.AccessLog, principals, map[string]string{defaultSecretName: s.Resources.SecretARN, WebhookSecretName: s.Resources.WebhookSecretARN})
 	}
 	var logOut io.Writer = io.Discard
 	if o.Verbose {
@@ -192,10 +215,12 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	}
 	// The metric lines are printed as CloudWatch would receive them, and
 	// tallied for the summary on exit.
+	registered := map[string]Function{}
 	for _, fn := range functions {
 		stdout := io.MultiWriter(prefixWriter{out, fn.Name + " metrics: "}, &s.Metrics)
 		rt := runtimeOf(s.Env[fn.Name], prefixWriter{logOut, fn.Name + ": "}, stdout)
-		b.gw.Register(Function{Name: fn.Name, Handler: fn.Handler(rt), Timeout: fn.Timeout})
+		registered[fn.Name] = Function{Name: fn.Name, Handler: fn.Handler(rt), Timeout: fn.Timeout}
+		b.gw.Register(registered[fn.Name])
 	}
 
 	bg, cancel := context.WithCancel(context.Background())
@@ -208,11 +233,45 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 		Logf:            out.printf,
 	}
 	prog := &progress{table: &store.Table{DB: dynamodb.NewFromConfig(cfg), Name: s.Resources.Table}, printf: out.printf}
-	s.wg.Add(2)
+	deliveries := &EventSource{Queue: sqs.NewFromConfig(cfg), QueueURL: s.Resources.WebhookQueueURL, QueueARN: arn("sqs", WebhookQueueName),
+		Function: registered[WebhookFunctionName], Logf: out.printf}
+	s.wg.Add(3)
 	go func() { defer s.wg.Done(); pump.Run(bg) }()
 	go func() { defer s.wg.Done(); prog.run(bg, time.Second) }()
+	go func() { defer s.wg.Done(); deliveries.Run(bg) }()
+	if o.SweepEvery >= 0 {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.sweepEvery(bg, cmp.Or(o.SweepEvery, 15*time.Minute), registered[SweepFunctionName])
+		}()
+	}
 	ok = true
 	return s, nil
+}
+
+// sweepEvery runs the sweep function on a schedule, as the deployed
+// stack's EventBridge schedule does.
+func (s *Stack) sweepEvery(ctx context.Context, every time.Duration, fn Function) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(every):
+		}
+		if out, fail := Run(fn, fn.Name, newRequestID(), []byte("{}")); fail != nil {
+			s.out.printf("sweep failed: %s: %s", fail.Type, fail.Message)
+		} else if string(out) != `{"resumed":0,"released_slots":0}` {
+			s.out.printf("sweep: %s", out)
+		}
+	}
+}
+
+// newWebhookSecret makes a Standard Webhooks signing secret.
+func newWebhookSecret() string {
+	b := make([]byte, 24)
+	crand.Read(b)
+	return "whsec_" + base64.StdEncoding.EncodeToString(b)
 }
 
 // AWSConfig returns an AWS configuration for the stack's endpoint. S3
@@ -221,6 +280,33 @@ func (s *Stack) AWSConfig() aws.Config { return Config(s.Endpoint) }
 
 // Notifications returns the notifications the webhook has received.
 func (s *Stack) Notifications() []Notification { return s.Webhook.Notifications() }
+
+// Delivered waits until the webhook queue is empty, nothing visible, in
+// flight or delayed (so every notification published so far has been
+// delivered or dead-lettered), and returns the notifications received.
+func (s *Stack) Delivered(ctx context.Context) ([]Notification, error) {
+	q := sqs.NewFromConfig(s.AWSConfig())
+	for {
+		out, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(s.Resources.WebhookQueueURL),
+			AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameAll}})
+		if err == nil {
+			left := 0
+			for _, k := range []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
+				sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible, sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed} {
+				n, _ := strconv.Atoi(out.Attributes[string(k)])
+				left += n
+			}
+			if left == 0 {
+				return s.Notifications(), nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return s.Notifications(), fmt.Errorf("wait for the webhook queue to empty: %w", cmp.Or(err, ctx.Err()))
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
 
 // Done is closed if moto_server exits while the stack runs.
 func (s *Stack) Done() <-chan struct{} { return s.base.moto.Done() }

@@ -29,7 +29,7 @@ func TestFunctionEnvironments(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			env := environment(tc.o, "http://127.0.0.1:1", "http://127.0.0.1:9", "arn:topic")
+			env := environment(tc.o, "http://127.0.0.1:1", "http://127.0.0.1:9", Resources{TopicARN: "arn:topic"})
 			submit := env[SubmitFunctionName]
 			for k, v := range tc.want {
 				if submit[k] != v {

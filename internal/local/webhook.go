@@ -8,21 +8,20 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
-// WebhookPath is where the gateway serves the stack's own webhook.
+// WebhookPath is where the gateway serves the stack's own webhook receiver.
 const WebhookPath = "/_local/webhook"
 
-// Notification is one message the webhook received from the topic.
+// Notification is one delivery the receiver accepted.
 type Notification struct {
-	// MessageID is SNS's id of the message.
+	// MessageID is the delivery's webhook-id: the event's id.
 	MessageID string `json:"message_id"`
-	// Subject is the message's subject, if it has one.
-	Subject string `json:"subject,omitempty"`
-	// Message is the message as delivered to an HTTP subscriber: with
-	// MessageStructure json, its "http" member, else its "default".
+	// Message is the body, the JSON event.
 	Message string `json:"message"`
-	// Received is when the webhook got it.
+	// Received is when the receiver got it.
 	Received time.Time `json:"received"`
 }
 
@@ -34,98 +33,83 @@ func (n Notification) Event(v any) error {
 	return nil
 }
 
-// snsEnvelope is the body SNS posts to an HTTP subscription.
-type snsEnvelope struct {
-	Type         string `json:"Type"`
-	MessageID    string `json:"MessageId"`
-	TopicArn     string `json:"TopicArn"`
-	Subject      string `json:"Subject"`
-	Message      string `json:"Message"`
-	SubscribeURL string `json:"SubscribeURL"`
-}
-
-// Webhook is the stack's HTTP subscriber to the notification topic, an
-// http.Handler: it prints each notification as it arrives and keeps them
-// all for tests.
+// Webhook is the stack's receiver of the pipeline's signed deliveries, an
+// http.Handler, as a user's would be: it verifies each with the Standard
+// Webhooks reference library (refusing what does not verify), prints it and
+// keeps it for tests. Answer, when set, decides the status of each
+// verified delivery (tests use it to make deliveries fail).
 type Webhook struct {
-	// Print writes a notification for people; nil prints nothing.
-	Print func(Notification)
+	Print  func(Notification) // nil prints nothing
+	Answer func(Notification) int
 
-	mu      sync.Mutex
-	got     []Notification
-	changed chan struct{} // closed and replaced on every arrival
+	verifier *standardwebhooks.Webhook
+	mu       sync.Mutex
+	got      []Notification
+	refused  int
+	changed  chan struct{} // closed and replaced on every arrival
 }
 
-// NewWebhook returns an empty webhook.
-func NewWebhook(print func(Notification)) *Webhook {
-	return &Webhook{Print: print, changed: make(chan struct{})}
-}
-
-// ServeHTTP receives one SNS delivery.
-func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		http.Error(rw, "POST only", http.StatusMethodNotAllowed)
-		return
-	}
-	var env snsEnvelope
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&env); err != nil {
-		http.Error(rw, "not an SNS message: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	switch env.Type {
-	case "Notification":
-	case "SubscriptionConfirmation":
-		// SNS in AWS asks an HTTP endpoint to confirm; moto does not. A
-		// local receiver has no reason to refuse, so confirm.
-		go confirm(env.SubscribeURL)
-		rw.WriteHeader(http.StatusOK)
-		return
-	default:
-		rw.WriteHeader(http.StatusOK)
-		return
-	}
-	n := Notification{MessageID: env.MessageID, Subject: env.Subject, Message: env.Message, Received: time.Now()}
-	w.mu.Lock()
-	w.got = append(w.got, n)
-	close(w.changed)
-	w.changed = make(chan struct{})
-	w.mu.Unlock()
-	if w.Print != nil {
-		w.Print(n)
-	}
-	rw.WriteHeader(http.StatusOK)
-}
-
-// confirm visits a subscription's confirmation URL.
-func confirm(u string) {
-	if u == "" {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+// NewWebhook returns a receiver that verifies with secret (whsec_…).
+func NewWebhook(secret string, print func(Notification)) (*Webhook, error) {
+	v, err := standardwebhooks.NewWebhook(secret)
 	if err != nil {
-		return
+		return nil, fmt.Errorf("the webhook secret: %w", err)
 	}
-	if resp, err := http.DefaultClient.Do(req); err == nil {
-		resp.Body.Close()
-	}
+	return &Webhook{Print: print, verifier: v, changed: make(chan struct{})}, nil
 }
 
-// Notifications returns every notification received so far, oldest first.
+// ServeHTTP receives one delivery.
+func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil || r.Method != http.MethodPost {
+		http.Error(rw, "POST a webhook delivery", http.StatusBadRequest)
+		return
+	}
+	if err := w.verifier.Verify(body, r.Header); err != nil {
+		w.mu.Lock()
+		w.refused++
+		w.mu.Unlock()
+		http.Error(rw, "signature does not verify: "+err.Error(), http.StatusUnauthorized)
+		return
+	}
+	n := Notification{MessageID: r.Header.Get("webhook-id"), Message: string(body), Received: time.Now()}
+	status := http.StatusNoContent
+	if w.Answer != nil {
+		status = w.Answer(n)
+	}
+	if status/100 == 2 {
+		w.mu.Lock()
+		w.got = append(w.got, n)
+		close(w.changed)
+		w.changed = make(chan struct{})
+		w.mu.Unlock()
+		if w.Print != nil {
+			w.Print(n)
+		}
+	}
+	rw.WriteHeader(status)
+}
+
+// Notifications returns every delivery accepted so far, oldest first.
 func (w *Webhook) Notifications() []Notification {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]Notification(nil), w.got...)
 }
 
-// Wait returns the notifications received so far once match accepts them
-// (for example, "one READY event for build X"), or ctx's error.
+// Refused is how many deliveries failed verification.
+func (w *Webhook) Refused() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.refused
+}
+
+// Wait returns the notifications received so far once match accepts them,
+// or ctx's error.
 func (w *Webhook) Wait(ctx context.Context, match func([]Notification) bool) ([]Notification, error) {
 	for {
 		w.mu.Lock()
-		got := append([]Notification(nil), w.got...)
-		changed := w.changed
+		got, changed := append([]Notification(nil), w.got...), w.changed
 		w.mu.Unlock()
 		if match(got) {
 			return got, nil

@@ -24,6 +24,8 @@ const (
 	EnvQueueDeadline    = "QUEUE_DEADLINE_SECONDS"
 	EnvMaxInFlight      = "MAX_BUILDS_IN_FLIGHT"
 	EnvTopicARN         = "TOPIC_ARN"
+	EnvStateMachineARN  = "STATE_MACHINE_ARN"
+	EnvSweepAfter       = "SWEEP_AFTER_SECONDS"
 )
 
 // SubmitEnv, CheckStatusEnv and NotifyEnv list each function's variables.
@@ -32,7 +34,25 @@ var (
 		EnvNotifyOnSubmit, EnvLearnedHeadStart, EnvStrictChecks, EnvQueueDeadline, EnvMaxInFlight}
 	CheckStatusEnv = []string{EnvMirakoURL, EnvMirakoSecretID, EnvPollInterval}
 	NotifyEnv      = []string{EnvTopicARN}
+	SweepEnv       = []string{EnvBuildsTable, EnvStateMachineARN, EnvSweepAfter}
 )
+
+// DefaultSweepAfter is how long a build may go without an update before
+// the sweep looks at its execution.
+const DefaultSweepAfter = 30 * time.Minute
+
+// SweepConfig configures the Sweep function.
+type SweepConfig struct {
+	Table, StateMachineARN string
+	After                  time.Duration
+}
+
+// SweepConfigFromEnv reads the Sweep function's configuration.
+func SweepConfigFromEnv(getenv func(string) string) (SweepConfig, error) {
+	e := &env{get: getenv}
+	c := SweepConfig{Table: e.required(EnvBuildsTable), StateMachineARN: e.required(EnvStateMachineARN), After: e.seconds(EnvSweepAfter, DefaultSweepAfter)}
+	return c, e.done("sweep")
+}
 
 // DefaultQueueDeadline is how long a build may wait for Mirako's capacity
 // before it ends TIMED_OUT.

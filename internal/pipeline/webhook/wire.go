@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +28,9 @@ const (
 	EnvURL      = "WEBHOOK_URL"       // the receiver: https, or http to a loopback host
 	EnvSecretID = "WEBHOOK_SECRET_ID" // Secrets Manager secret holding the whsec_ secret(s)
 	EnvQueueURL = "WEBHOOK_QUEUE_URL" // the queue the events come from, to schedule retries
+	// EnvRetrySeconds, when set, makes every retry wait that long instead
+	// of DefaultSchedule's: for the local stack and its tests only.
+	EnvRetrySeconds = "WEBHOOK_RETRY_SECONDS"
 )
 
 // Env lists the function's variables, for the template's checks.
@@ -61,7 +66,15 @@ func NewFromEnv(_ context.Context, cfg aws.Config, rt pipeline.Runtime) (*Handle
 		SecretID: strings.TrimSpace(rt.Getenv(EnvSecretID)),
 		QueueURL: strings.TrimSpace(rt.Getenv(EnvQueueURL)),
 	}
-	return New(c, sqs.NewFromConfig(cfg), secretsmanager.NewFromConfig(cfg), rt.Log)
+	h, err := New(c, sqs.NewFromConfig(cfg), secretsmanager.NewFromConfig(cfg), rt.Log)
+	if v := strings.TrimSpace(rt.Getenv(EnvRetrySeconds)); v != "" && err == nil {
+		n, perr := strconv.Atoi(v)
+		if perr != nil || n < 1 {
+			return nil, fmt.Errorf("%s=%q is not a positive number of seconds", EnvRetrySeconds, v)
+		}
+		h.Schedule = Schedule{Delays: slices.Repeat([]time.Duration{time.Duration(n) * time.Second}, MaxAttempts-1)}
+	}
+	return h, err
 }
 
 // New builds a handler, refusing a URL it must not post to.
