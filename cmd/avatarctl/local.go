@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/avatar-pipeline/avatar-pipeline/internal/local"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako/mirakotest"
 )
 
 // localOptions are the flags of avatarctl local.
@@ -26,6 +27,11 @@ type localOptions struct {
 	seed            int64
 	notifyOnSubmit  bool
 	verbose         bool
+	strict          bool
+	maxInFlight     int
+	webhookURL      string
+	webhookSecret   string
+	sim             *mirakotest.Config // --sim-max-builds, --sim-outage-seconds
 }
 
 // newLocalCmd returns `avatarctl local`, which runs the whole pipeline on
@@ -37,7 +43,7 @@ func newLocalCmd() *cobra.Command {
 		Short: "Run the whole pipeline on this machine (moto, the functions, the Mirako simulator)",
 		Long: `Run the whole pipeline on this machine: moto_server (AWS services, with Step Functions
 really executing the state machine), fronted by an AWS endpoint at --addr where Lambda Invoke runs
-the Submit, CheckStatus and Notify functions in-process; the bucket, event rule, table, topic, secret
+the Submit, CheckStatus, Notify, Sweep and Webhook functions in-process; the bucket, event rule, table, topic, secret
 and state machine made from template.yaml's definitions; and the Mirako simulator at --sim-addr
 (GET /_sim/stats for its counters).
 
@@ -47,8 +53,8 @@ https://mirako.co); real builds take minutes and are billed.
 moto_server must be on PATH: python3 -m pip install -r tools/requirements.txt (make local does it).
 
 When everything is up it prints "local stack ready at http://ADDR", then how to upload. Each build's
-progress and each notification (received by its own webhook subscription) are printed as they
-happen. Ctrl-C or SIGTERM stops everything, moto included.
+progress and each notification (signed, delivered to its own webhook receiver, which verifies it,
+or to --webhook-url) are printed as they happen. Ctrl-C or SIGTERM stops everything, moto included.
 
 Example:
   avatarctl local --build-seconds 5 --poll-seconds 2
@@ -68,6 +74,11 @@ Example:
 	f.Int64Var(&o.seed, "seed", 1, "seed of the simulator's avatar ids and faults")
 	f.BoolVar(&o.notifyOnSubmit, "notify-on-submit", false, "also notify when a portrait is submitted to Mirako")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "also print the functions' logs and moto's request log")
+	f.BoolVar(&o.strict, "strict", false, "reject portraits with quality warnings too (the StrictPortraitChecks parameter)")
+	f.IntVar(&o.maxInFlight, "max-in-flight", 0, "at most this many builds at Mirako at once, the others QUEUED (the MaxBuildsInFlight parameter; 0: no limit)")
+	f.StringVar(&o.webhookURL, "webhook-url", "", "deliver the signed notifications to this URL instead of the stack's own receiver")
+	f.StringVar(&o.webhookSecret, "webhook-secret", "", "sign them with this whsec_ secret (default: a new one, printed)")
+	o.sim = addSimFlags(f)
 	return cmd
 }
 
@@ -92,6 +103,12 @@ func runLocal(cmd *cobra.Command, o localOptions) error {
 		PollSeconds:     o.pollSeconds,
 		DeadlineSeconds: o.deadlineSeconds,
 		NotifyOnSubmit:  o.notifyOnSubmit,
+		StrictChecks:    o.strict,
+		MaxInFlight:     o.maxInFlight,
+		SimMaxBuilds:    o.sim.MaxBuilds,
+		SimOutage:       o.sim.Outage,
+		WebhookURL:      o.webhookURL,
+		WebhookSecret:   o.webhookSecret,
 		MirakoToken:     strings.TrimSpace(os.Getenv("MIRAKO_API_TOKEN")),
 		MirakoURL:       strings.TrimSpace(os.Getenv("MIRAKO_API_URL")),
 		Out:             out,
@@ -136,6 +153,11 @@ func printReady(w io.Writer, s *local.Stack, o localOptions) {
 	}
 	fmt.Fprintf(w, "  bucket %s, table %s, topic %s, state machine %s\n",
 		s.Resources.Bucket, s.Resources.Table, local.TopicName, local.StateMachineName)
+	hook := s.Endpoint + local.WebhookPath + " (the stack's own receiver)"
+	if o.webhookURL != "" {
+		hook = o.webhookURL
+	}
+	fmt.Fprintf(w, "  webhook deliveries to %s, signed with %s\n", hook, s.WebhookSecret)
 	avatarctl := "avatarctl --local"
 	if s.Endpoint != localEndpoint {
 		avatarctl += " --endpoint " + s.Endpoint

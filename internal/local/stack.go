@@ -86,6 +86,10 @@ type Options struct {
 	// Out receives the stack's log: builds' progress, notifications,
 	// failed invocations (nil: discarded).
 	Out io.Writer
+	// SimMaxBuilds and SimOutage are the simulator's capacity (0: none)
+	// and its outage at start (see mirakotest.Config).
+	SimMaxBuilds int
+	SimOutage    time.Duration
 	// WebhookURL is where the webhook function delivers (empty: the stack's
 	// own receiver, which verifies and prints each delivery).
 	WebhookURL string
@@ -159,7 +163,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 			token = "local-sim-token"
 		}
 		s.Sim = mirakotest.New(mirakotest.Config{Token: token, BuildTime: o.BuildTime, FaultRate: o.FaultRate,
-			FaultKinds: o.FaultKinds, SlowDelay: o.SlowDelay, Seed: o.Seed})
+			FaultKinds: o.FaultKinds, SlowDelay: o.SlowDelay, Seed: o.Seed, MaxBuilds: o.SimMaxBuilds, Outage: o.SimOutage})
 		s.simSrv = &http.Server{Handler: s.Sim, ReadHeaderTimeout: 10 * time.Second}
 		go s.simSrv.Serve(ln)
 		s.MirakoURL = "http://" + hostPort(ln.Addr())

@@ -37,7 +37,8 @@ func (n Notification) Event(v any) error {
 // http.Handler, as a user's would be: it verifies each with the Standard
 // Webhooks reference library (refusing what does not verify), prints it and
 // keeps it for tests. Answer, when set, decides the status of each
-// verified delivery (tests use it to make deliveries fail).
+// verified delivery (tests use it to make deliveries fail; SetAnswer sets
+// it while the stack runs).
 type Webhook struct {
 	Print  func(Notification) // nil prints nothing
 	Answer func(Notification) int
@@ -74,8 +75,11 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	n := Notification{MessageID: r.Header.Get("webhook-id"), Message: string(body), Received: time.Now()}
 	status := http.StatusNoContent
-	if w.Answer != nil {
-		status = w.Answer(n)
+	w.mu.Lock()
+	answer := w.Answer
+	w.mu.Unlock()
+	if answer != nil {
+		status = answer(n)
 	}
 	if status/100 == 2 {
 		w.mu.Lock()
@@ -88,6 +92,13 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		}
 	}
 	rw.WriteHeader(status)
+}
+
+// SetAnswer sets Answer safely while deliveries arrive.
+func (w *Webhook) SetAnswer(f func(Notification) int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.Answer = f
 }
 
 // Notifications returns every delivery accepted so far, oldest first.

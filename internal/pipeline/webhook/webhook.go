@@ -133,14 +133,16 @@ func (h *Handler) post(ctx context.Context, id string, body []byte, keys [][]byt
 }
 
 // retryLater hides the message for the schedule's next wait, after which
-// SQS hands it out again; after the last attempt it leaves the message to
-// the queue's redrive policy.
+// SQS hands it out again; after the last attempt it makes the message
+// visible at once, for the queue's redrive policy to move it.
 func (h *Handler) retryLater(ctx context.Context, log *slog.Logger, m events.SQSMessage, attempt int, cause error) {
 	delay, ok := h.Schedule.Delay(attempt)
 	if !ok {
 		log.ErrorContext(ctx, "webhook: delivery failed on the last attempt; the queue moves the event to its dead-letter queue",
 			"error", cause, "attempts", h.Schedule.Attempts())
-		return
+		// Visible again at once, the message goes to the dead-letter queue
+		// at the next receive rather than after the visibility timeout.
+		delay = 0
 	}
 	_, err := h.queue.ChangeMessageVisibility(ctx, &sqs.ChangeMessageVisibilityInput{
 		QueueUrl:          aws.String(h.queueURL),
@@ -150,6 +152,9 @@ func (h *Handler) retryLater(ctx context.Context, log *slog.Logger, m events.SQS
 	if err != nil {
 		log.WarnContext(ctx, "webhook: delivery failed, and its retry could not be delayed; it comes back after the queue's visibility timeout",
 			"error", cause, "visibility_error", err)
+		return
+	}
+	if !ok {
 		return
 	}
 	log.WarnContext(ctx, "webhook: delivery failed; retrying later", "error", cause, "retry_in", delay.String())

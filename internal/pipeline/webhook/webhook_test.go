@@ -147,19 +147,19 @@ func TestHandleOutcomes(t *testing.T) {
 		respond    http.HandlerFunc // nil: nothing listens
 		attempt    int
 		wantRetry  bool
-		wantDelay  int32 // the visibility timeout set, 0 for none
+		wantDelay  int32 // the visibility timeout set, -1 for none
 		wantInLogs string
 	}{
-		{"200 delivered", answer(200), 1, false, 0, `"msg":"webhook: delivered"`},
-		{"204 delivered", answer(204), 1, false, 0, `"msg":"webhook: delivered"`},
+		{"200 delivered", answer(200), 1, false, -1, `"msg":"webhook: delivered"`},
+		{"204 delivered", answer(204), 1, false, -1, `"msg":"webhook: delivered"`},
 		{"500 retried in 5 s", answer(500), 1, true, 5, "receiver answered 500 Internal Server Error"},
 		{"503 on the third attempt waits 30 min", answer(503), 3, true, 1800, "retrying later"},
 		{"401 is a failed attempt like any other", answer(401), 1, true, 5, "receiver answered 401"},
-		{"410 ends the retries", answer(410), 2, false, 0, "410 Gone; this event is not sent again"},
+		{"410 ends the retries", answer(410), 2, false, -1, "410 Gone; this event is not sent again"},
 		{"redirect not followed", redirect, 1, true, 5, "redirects are not followed"},
 		{"hanging receiver times out", hang, 1, true, 5, "Client.Timeout exceeded"},
 		{"nothing listening", nil, 2, true, 300, "connection refused"},
-		{"last attempt left to the redrive policy", answer(500), MaxAttempts, true, 0, "dead-letter queue"},
+		{"last attempt goes to the dead-letter queue at once", answer(500), MaxAttempts, true, 0, "dead-letter queue"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -181,8 +181,12 @@ func TestHandleOutcomes(t *testing.T) {
 			if got := len(resp.BatchItemFailures) == 1; got != tc.wantRetry {
 				t.Errorf("got batch item failures %v, want a retry %v", failures(resp), tc.wantRetry)
 			}
-			if got := q.got["rh-1"]; got != tc.wantDelay {
-				t.Errorf("got visibility timeout %d s, want %d s", got, tc.wantDelay)
+			delay, set := q.got["rh-1"]
+			if !set {
+				delay = -1
+			}
+			if delay != tc.wantDelay {
+				t.Errorf("got visibility timeout %d s, want %d s", delay, tc.wantDelay)
 			}
 			if !strings.Contains(logs.String(), tc.wantInLogs) {
 				t.Errorf("got logs %s, want them to contain %q", logs, tc.wantInLogs)
