@@ -305,7 +305,15 @@ func EventPattern(bucket string) (json.RawMessage, error) {
 	if err != nil {
 		return nil, err
 	}
-	resolved, err := resolveRefs(p, map[string]string{BucketResource: bucket})
+	// PortraitPrefix at its default, empty, leaves the key out.
+	var pattern map[string]any
+	if b, err := json.Marshal(p); err != nil || json.Unmarshal(b, &pattern) != nil {
+		return nil, fmt.Errorf("template: event pattern: %v", err)
+	}
+	if obj, _ := pattern["detail"].(map[string]any)["object"].(map[string]any); obj != nil {
+		delete(obj, "key")
+	}
+	resolved, err := resolveRefs(pattern, map[string]string{BucketResource: bucket})
 	if err != nil {
 		return nil, fmt.Errorf("template: event pattern: %w", err)
 	}

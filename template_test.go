@@ -382,7 +382,7 @@ func TestEventPattern(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"source":["aws.s3"],"detail-type":["Object Created"],"detail":{"bucket":{"name":["avatar-portraits"]}}}`
+	want := `{"source":["aws.s3"],"detail-type":["Object Created"],"detail":{"bucket":{"name":["avatar-portraits"]},"object":{"size":[{"numeric":[">",0]}]}}}`
 	var g, w any
 	if err := json.Unmarshal(got, &g); err != nil {
 		t.Fatal(err)
@@ -564,6 +564,7 @@ func TestParametersAndOutputs(t *testing.T) {
 		"NotifyOnSubmit":           "false",
 		"LearnedHeadStart":         "true",
 		"StrictPortraitChecks":     "false",
+		"PortraitPrefix":           "",
 		"QueueDeadlineSeconds":     "86400",
 		"MaxBuildsInFlight":        "0",
 		"NotificationEmail":        "",
@@ -631,7 +632,8 @@ func TestNotificationSubscriptions(t *testing.T) {
 }
 
 // matches reports whether an event matches an EventBridge pattern made of
-// nested objects and lists of exact values (the only forms ours uses).
+// nested objects and lists of exact values or numeric ranges (the only
+// forms ours uses at its defaults; the e2e tests run moto's matcher).
 func matches(pattern, event any) bool {
 	switch p := pattern.(type) {
 	case map[string]any:
@@ -646,7 +648,29 @@ func matches(pattern, event any) bool {
 		}
 		return true
 	case []any:
-		return slices.ContainsFunc(p, func(v any) bool { return reflect.DeepEqual(v, event) })
+		return slices.ContainsFunc(p, func(v any) bool {
+			if m, ok := v.(map[string]any); ok && m["numeric"] != nil {
+				ops, _ := m["numeric"].([]any)
+				n, isNum := event.(float64)
+				for i := 0; isNum && i+1 < len(ops); i += 2 {
+					bound, _ := ops[i+1].(float64)
+					switch ops[i] {
+					case ">":
+						isNum = n > bound
+					case ">=":
+						isNum = n >= bound
+					case "<":
+						isNum = n < bound
+					case "<=":
+						isNum = n <= bound
+					default:
+						isNum = false
+					}
+				}
+				return isNum
+			}
+			return reflect.DeepEqual(v, event)
+		})
 	}
 	return false
 }
@@ -682,6 +706,10 @@ func TestSampleEvents(t *testing.T) {
 	}
 	if matches(pattern, map[string]any{"source": "aws.s3", "detail-type": "Object Deleted", "detail": event["detail"]}) {
 		t.Error("an Object Deleted event matches the rule's pattern")
+	}
+	folder := map[string]any{"bucket": map[string]any{"name": bucket}, "object": map[string]any{"key": "new folder/", "size": 0.0}}
+	if matches(pattern, map[string]any{"source": "aws.s3", "detail-type": "Object Created", "detail": folder}) {
+		t.Error("a folder marker (an empty object) matches the rule's pattern")
 	}
 
 	admit := readJSON(t, filepath.Join(dir, "submit-admit.json"))
@@ -806,4 +834,22 @@ func TestWebhookRetriesMatchTheQueue(t *testing.T) {
 	if got := fmt.Sprint(redrive["maxReceiveCount"]); got != fmt.Sprint(webhook.MaxAttempts) {
 		t.Errorf("maxReceiveCount %s, want webhook.MaxAttempts = %d", got, webhook.MaxAttempts)
 	}
+}
+
+// TestBucketRefusesKMSUploads: Submit has no KMS grant, so the bucket
+// policy refuses, at upload time, a PutObject that asks for a KMS key.
+func TestBucketRefusesKMSUploads(t *testing.T) {
+	stmts := get(t, root(t), "Resources", "PortraitBucketPolicy", "Properties", "PolicyDocument", "Statement").([]any)
+	for _, st := range stmts {
+		m := st.(map[string]any)
+		if m["Sid"] != "DenyKMSEncryptedUploads" {
+			continue
+		}
+		cond, _ := m["Condition"].(map[string]any)["StringEquals"].(map[string]any)["s3:x-amz-server-side-encryption"].([]any)
+		if m["Effect"] != "Deny" || m["Principal"] != "*" || m["Action"] != "s3:PutObject" || !slices.Contains(cond, any("aws:kms")) || !slices.Contains(cond, any("aws:kms:dsse")) {
+			t.Errorf("got %v, want a Deny of s3:PutObject to everyone with aws:kms or aws:kms:dsse encryption", m)
+		}
+		return
+	}
+	t.Error("the bucket policy has no DenyKMSEncryptedUploads statement")
 }

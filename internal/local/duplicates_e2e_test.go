@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -105,6 +106,58 @@ func TestE2EDuplicateExecutions(t *testing.T) {
 		}
 		want := map[newsKey]bool{{id, records.StatusPending}: true, {id, records.StatusReady}: true}
 		checkExactlyOnce(t, newsOf(ctx, t, s, want, id), want)
+	})
+
+	// StartExecution without a name, twice with the same input, as a script
+	// replaying an event might: Step Functions names each (moto alone would
+	// name both "None" and refuse the second); both start, and both end
+	// DUPLICATE, since the upload's own execution owns the record.
+	t.Run("nameless starts of one event", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		key, body := "dup/nameless.jpg", PortraitJPEG(512, 512)
+		put, err := s3.NewFromConfig(s.AWSConfig(), func(o *s3.Options) { o.UsePathStyle = true }).PutObject(ctx, &s3.PutObjectInput{
+			Bucket: aws.String(s.Resources.Bucket), Key: aws.String(key), Body: bytes.NewReader(body),
+			Metadata: map[string]string{"avatar-name": "Nameless Nell"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := records.BuildID(s.Resources.Bucket, key, aws.ToString(put.VersionId), aws.ToString(put.ETag))
+		waitTerminal(ctx, t, s, id)
+		event := objectCreatedEvent(s.Resources.Bucket, key, int64(len(body)), aws.ToString(put.ETag), aws.ToString(put.VersionId))
+		sf := sfn.NewFromConfig(s.AWSConfig())
+		var arns []string
+		for range 2 {
+			out, err := sf.StartExecution(ctx, &sfn.StartExecutionInput{StateMachineArn: aws.String(s.Resources.StateMachineARN), Input: aws.String(event)})
+			if err != nil {
+				t.Fatalf("a nameless start: %v", err)
+			}
+			arns = append(arns, aws.ToString(out.ExecutionArn))
+		}
+		if arns[0] == arns[1] || strings.HasSuffix(arns[0], ":None") {
+			t.Fatalf("got executions %v, want two, each with a name of its own", arns)
+		}
+		for _, arn := range arns {
+			for {
+				d, err := sf.DescribeExecution(ctx, &sfn.DescribeExecutionInput{ExecutionArn: aws.String(arn)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if d.Status != sfntypes.ExecutionStatusRunning {
+					if states := enteredStates(history(ctx, t, s, arn)); d.Status != sfntypes.ExecutionStatusSucceeded || states["Duplicate"] == 0 {
+						t.Errorf("execution %s: got %s through %v, want SUCCEEDED through Duplicate", arn, d.Status, states)
+					}
+					break
+				}
+				select {
+				case <-ctx.Done():
+					t.Fatalf("execution %s still running: %v", arn, ctx.Err())
+				case <-time.After(250 * time.Millisecond):
+				}
+			}
+		}
 	})
 
 	// A later event for an older object version never overwrites a newer

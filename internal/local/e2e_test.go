@@ -367,3 +367,32 @@ func waitQueueEmpty(ctx context.Context, t *testing.T, s *Stack) {
 		}
 	}
 }
+
+// TestE2EFolderMarkersStartNothing: an empty object, such as the folder
+// marker the S3 console's "Create folder" makes, is no portrait: the event
+// rule lets it through to nothing, so it gets no record and no
+// notification, while a portrait uploaded after it builds.
+func TestE2EFolderMarkersStartNothing(t *testing.T) {
+	t.Parallel()
+	s := StartTest(t, e2eOptions())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	upload(ctx, t, s, "new folder/", nil, "")
+	upload(ctx, t, s, "empty.jpg", []byte{}, "Empty")
+	id := upload(ctx, t, s, "after/portrait.jpg", PortraitJPEG(512, 512), "After")
+	if rec := waitTerminal(ctx, t, s, id); rec.Status != records.StatusReady {
+		t.Fatalf("the portrait after: got %s (%s), want READY", rec.Status, rec.Reason)
+	}
+	ns, err := s.Delivered(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if recs := scanRecords(ctx, t, s); len(recs) != 1 {
+		t.Errorf("got %d records, want only the portrait's: %+v", len(recs), recs)
+	}
+	for _, ev := range decodeEvents(t, ns) {
+		if ev.Build.BuildID != id {
+			t.Errorf("got a notification about %s, want only the portrait's", ev.Build.Key)
+		}
+	}
+}

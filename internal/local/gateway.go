@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	crand "crypto/rand"
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"net/url"
 	"reflect"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -172,6 +174,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if g.faults.answerAWS(w, r) {
 		return
 	}
+	if r.Header.Get("X-Amz-Target") == "AWSStepFunctions.StartExecution" {
+		nameExecution(r)
+	}
 	switch dynamoDBItemOps[r.Header.Get("X-Amz-Target")] {
 	case itemWrite:
 		g.items.Lock()
@@ -181,6 +186,28 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer g.items.RUnlock()
 	}
 	g.proxy.ServeHTTP(w, r)
+}
+
+// nameExecution gives a StartExecution without a name a unique one, as
+// Step Functions does (a UUID); moto would name every such execution
+// "None", so a second nameless start of the same state machine would fail
+// ExecutionAlreadyExists instead of starting.
+func nameExecution(r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	var in map[string]any
+	if err != nil || json.Unmarshal(body, &in) != nil {
+		return // moto answers the malformed request
+	}
+	if name, _ := in["name"].(string); name != "" {
+		return
+	}
+	b := make([]byte, 16)
+	crand.Read(b)
+	in["name"] = fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+	body, _ = json.Marshal(in)
+	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	r.Header.Set("Content-Length", strconv.Itoa(len(body)))
 }
 
 // accessLog writes every request a function makes, as IAM sees it, one

@@ -220,7 +220,8 @@ func createWebhookQueue(ctx context.Context, cfg aws.Config, r *Resources, secre
 // object (or object version) created in it.
 func EventPattern(bucket string) string {
 	b, _ := json.Marshal(map[string]any{"source": []string{"aws.s3"}, "detail-type": []string{"Object Created"},
-		"detail": map[string]any{"bucket": map[string]any{"name": []string{bucket}}}})
+		"detail": map[string]any{"bucket": map[string]any{"name": []string{bucket}},
+			"object": map[string]any{"size": []any{map[string]any{"numeric": []any{">", 0}}}}}})
 	return string(b)
 }
 
