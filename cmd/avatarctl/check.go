@@ -15,14 +15,17 @@ import (
 // fileReport is the portrait report of one file: `check --json` prints an
 // array of them, with exactly these field names.
 type fileReport struct {
-	File     string   `json:"file"`
-	Verdict  string   `json:"verdict"`
-	Reasons  []string `json:"reasons"`
-	Warnings []string `json:"warnings"`
-	Format   string   `json:"format"`
-	Width    int      `json:"width"`
-	Height   int      `json:"height"`
-	Bytes    int64    `json:"bytes"`
+	File         string               `json:"file"`
+	Verdict      string               `json:"verdict"`
+	Reasons      []string             `json:"reasons"`
+	ReasonCodes  []string             `json:"reason_codes"`
+	Warnings     []string             `json:"warnings"`
+	WarningCodes []string             `json:"warning_codes"`
+	Faces        []portrait.FoundFace `json:"faces"` // boxes in the picture's pixels
+	Format       string               `json:"format"`
+	Width        int                  `json:"width"`
+	Height       int                  `json:"height"`
+	Bytes        int64                `json:"bytes"`
 
 	// err is a failure to read the file: no verdict could be reached.
 	err error
@@ -34,7 +37,8 @@ func (r fileReport) accepted() bool { return r.err == nil && r.Verdict == string
 // uploaded object (with policy).
 func checkFile(path string, policy portrait.Policy) fileReport {
 	failed := func(err error) fileReport {
-		return fileReport{File: path, Verdict: string(portrait.Reject), Reasons: []string{err.Error()}, Warnings: []string{}, err: err}
+		return fileReport{File: path, Verdict: string(portrait.Reject), Reasons: []string{err.Error()}, ReasonCodes: []string{"unreadable"},
+			Warnings: []string{}, WarningCodes: []string{}, Faces: []portrait.FoundFace{}, err: err}
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -54,14 +58,17 @@ func checkFile(path string, policy portrait.Policy) fileReport {
 		return failed(fmt.Errorf("read %s: %w", path, err))
 	}
 	return fileReport{
-		File:     path,
-		Verdict:  string(rep.Verdict),
-		Reasons:  rep.Reasons,
-		Warnings: rep.Warnings,
-		Format:   string(rep.Format),
-		Width:    rep.Width,
-		Height:   rep.Height,
-		Bytes:    rep.Bytes,
+		File:         path,
+		Verdict:      string(rep.Verdict),
+		Reasons:      rep.Reasons,
+		ReasonCodes:  rep.ReasonCodes,
+		Warnings:     rep.Warnings,
+		WarningCodes: rep.WarningCodes,
+		Faces:        append([]portrait.FoundFace{}, rep.Faces...),
+		Format:       string(rep.Format),
+		Width:        rep.Width,
+		Height:       rep.Height,
+		Bytes:        rep.Bytes,
 	}
 }
 
@@ -123,7 +130,7 @@ a file cannot be read. No AWS access is needed.`,
 			return runCheck(cmd, files, o)
 		},
 	}
-	cmd.Flags().BoolVar(&o.json, "json", false, "print a JSON array with one object per file: file, verdict, reasons, warnings, format, width, height, bytes")
+	cmd.Flags().BoolVar(&o.json, "json", false, "print a JSON array with one object per file: file, verdict, reasons, reason_codes, warnings, warning_codes, faces (box x0,y0,x1,y1, kind, eyes), format, width, height, bytes")
 	cmd.Flags().BoolVar(&o.strict, "strict", false, "reject portraits with quality warnings too")
 	return cmd
 }

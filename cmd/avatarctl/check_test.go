@@ -58,7 +58,7 @@ func TestCheckCommand(t *testing.T) {
 					keys = append(keys, k)
 				}
 				slices.Sort(keys)
-				if want := []string{"bytes", "file", "format", "height", "reasons", "verdict", "warnings", "width"}; !slices.Equal(keys, want) {
+				if want := []string{"bytes", "faces", "file", "format", "height", "reason_codes", "reasons", "verdict", "warning_codes", "warnings", "width"}; !slices.Equal(keys, want) {
 					t.Errorf("report %d: got fields %v, want %v", i, keys, want)
 				}
 				if rep["file"] != tc.files[i] {
@@ -70,6 +70,17 @@ func TestCheckCommand(t *testing.T) {
 				reasons, _ := rep["reasons"].([]any)
 				if rejected := tc.wantVerdicts[i] == "reject"; rejected != (len(reasons) > 0) {
 					t.Errorf("report %d: got reasons %v with verdict %s", i, reasons, tc.wantVerdicts[i])
+				}
+				if codes, _ := rep["reason_codes"].([]any); len(codes) != len(reasons) {
+					t.Errorf("report %d: got reason codes %v for reasons %v, want one each", i, codes, reasons)
+				}
+				// An accepted portrait has its one face, frontal, in the picture.
+				if faces, _ := rep["faces"].([]any); tc.wantVerdicts[i] == "accept" {
+					f, _ := faces[0].(map[string]any)
+					box, _ := f["box"].([]any)
+					if len(faces) != 1 || f["kind"] != "frontal" || len(box) != 4 || box[2].(float64) > rep["width"].(float64) {
+						t.Errorf("report %d: got faces %v, want one frontal face inside the picture", i, faces)
+					}
 				}
 			}
 

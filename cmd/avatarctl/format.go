@@ -177,7 +177,17 @@ func writeRecord(w io.Writer, r records.Record, s style) error {
 		}
 	}
 	line("Reason", r.Reason)
+	if r.Status == records.StatusQueued {
+		line("Next try", r.NextAttemptAt)
+	}
 	line("Error", r.Error)
+	for i, w := range r.Warnings {
+		if i == 0 {
+			line("Warnings", w.Reason+" ("+w.Code+")")
+		} else {
+			fmt.Fprintf(&b, "%s %s (%s)\n", pad("", 12), w.Reason, w.Code)
+		}
+	}
 	if r.Bucket != "" || r.Key != "" {
 		line("Object", fmt.Sprintf("s3://%s/%s", r.Bucket, r.Key))
 	}

@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/avatar-pipeline/avatar-pipeline/internal/face"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/portrait"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
 )
 
@@ -163,13 +166,18 @@ func TestRecordJSON(t *testing.T) {
 }
 
 func TestCheckFormat(t *testing.T) {
+	none := []string{}
 	reps := []fileReport{
-		{File: "ada.jpg", Verdict: "accept", Reasons: []string{}, Warnings: []string{}, Format: "jpeg", Width: 1024, Height: 1024, Bytes: 1234567},
-		{File: "dim.jpg", Verdict: "accept", Reasons: []string{}, Warnings: []string{"the portrait is dark (mean brightness 41 of 255); light the face evenly"},
+		{File: "ada.jpg", Verdict: "accept", Reasons: none, ReasonCodes: none, Warnings: none, WarningCodes: none,
+			Faces: []portrait.FoundFace{{Box: [4]int{352, 132, 546, 326}, Kind: face.Frontal, Eyes: 2}}, Format: "jpeg", Width: 1024, Height: 1024, Bytes: 1234567},
+		{File: "dim.jpg", Verdict: "accept", Reasons: none, ReasonCodes: none, Warnings: []string{"the portrait is dark (mean brightness 41 of 255); light the face evenly"},
+			WarningCodes: []string{portrait.CodeDark}, Faces: []portrait.FoundFace{{Box: [4]int{280, 100, 440, 260}, Kind: face.Frontal, Eyes: 2}},
 			Format: "jpeg", Width: 800, Height: 800, Bytes: 240000},
 		{File: "tiny.png", Verdict: "reject", Reasons: []string{"the image is 300×200; Mirako needs at least 512×512", "the image is 3:2; Mirako needs a square or 16:9 picture"},
-			Warnings: []string{}, Format: "png", Width: 300, Height: 200, Bytes: 10240},
-		{File: "notes.txt", Verdict: "reject", Reasons: []string{"the file is not a JPEG or PNG image"}, Warnings: []string{}, Bytes: 21},
+			ReasonCodes: []string{portrait.CodeTooSmall, portrait.CodeAspect}, Warnings: none, WarningCodes: none, Faces: []portrait.FoundFace{},
+			Format: "png", Width: 300, Height: 200, Bytes: 10240},
+		{File: "notes.txt", Verdict: "reject", Reasons: []string{"the file is not a JPEG or PNG image"}, ReasonCodes: []string{portrait.CodeFormat},
+			Warnings: none, WarningCodes: none, Faces: []portrait.FoundFace{}, Bytes: 21},
 	}
 	for _, tc := range []struct {
 		golden string
@@ -248,6 +256,8 @@ func TestProgressDetail(t *testing.T) {
 		{records.Record{Status: records.StatusError, Reason: "Mirako could not build it"}, "Mirako could not build it"},
 		{records.Record{Status: records.StatusFailed, Reason: "no credits", Error: "MirakoRejectedError"}, "no credits; error MirakoRejectedError"},
 		{records.Record{Status: records.StatusTimedOut, Reason: "no answer in 3h"}, "no answer in 3h"},
+		{records.Record{Status: records.StatusQueued, Reason: "Mirako is at capacity (429); asking again", NextAttemptAt: "2026-12-02T10:00:05.000Z"},
+			"Mirako is at capacity (429); asking again; next try 2026-12-02T10:00:05.000Z"},
 	}
 	for _, tc := range tests {
 		if got := progressDetail(tc.rec); got != tc.want {
@@ -310,6 +320,22 @@ func TestStyle(t *testing.T) {
 		s := newStyle(tc.tty, func(k string) string { return tc.env[k] }, now)
 		if s.tty != tc.tty || s.color != tc.wantColor {
 			t.Errorf("tty %v env %v: got tty %v colour %v, want colour %v", tc.tty, tc.env, s.tty, s.color, tc.wantColor)
+		}
+	}
+}
+
+// TestWriteRecordQueuedAndWarnings: view shows a queued build's next try
+// and a portrait's warnings, each with its code.
+func TestWriteRecordQueuedAndWarnings(t *testing.T) {
+	var b strings.Builder
+	rec := records.Record{BuildID: "b1", Status: records.StatusQueued, Reason: "waiting for a slot", NextAttemptAt: "2026-12-02T10:00:05.000Z",
+		Warnings: []records.Warning{{Code: "small_face", Reason: "the face is small"}, {Code: "dark", Reason: "it is dark"}}}
+	if err := writeRecord(&b, rec, style{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Next try:    2026-12-02T10:00:05.000Z", "Warnings:    the face is small (small_face)", "\n             it is dark (dark)"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("got\n%s\nwant it to contain %q", b.String(), want)
 		}
 	}
 }

@@ -262,6 +262,8 @@ func progressDetail(r records.Record) string {
 		if r.BuildSeconds > 0 {
 			parts = append(parts, "built in "+durationText(time.Duration(r.BuildSeconds)*time.Second))
 		}
+	case records.StatusQueued:
+		parts = append(parts, r.Reason, "next try "+r.NextAttemptAt)
 	case records.StatusRejected, records.StatusError, records.StatusTimedOut, records.StatusFailed:
 		if r.Reason != "" {
 			parts = append(parts, r.Reason)

@@ -9,6 +9,7 @@ import (
 	"image/draw"
 	"image/gif"
 	"image/jpeg"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -394,5 +395,40 @@ func TestE2EFolderMarkersStartNothing(t *testing.T) {
 		if ev.Build.BuildID != id {
 			t.Errorf("got a notification about %s, want only the portrait's", ev.Build.Key)
 		}
+	}
+}
+
+// TestE2EWarningsReachTheUser: a portrait that passes with a warning (a
+// face too small in a large picture) is built, and the warning, code and
+// sentence, is on its record and in its READY event.
+func TestE2EWarningsReachTheUser(t *testing.T) {
+	t.Parallel()
+	s := StartTest(t, e2eOptions())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// A 640 px portrait in a 1000 px picture: the face is 12% of its height.
+	small := image.NewRGBA(image.Rect(0, 0, 1000, 1000))
+	draw.Draw(small, small.Bounds(), portrait(3000, 1000), image.Point{}, draw.Src) // the background left of the face
+	draw.Draw(small, image.Rect(180, 180, 820, 820), portrait(640, 640), image.Point{}, draw.Src)
+	var body bytes.Buffer
+	if err := jpeg.Encode(&body, small, &jpeg.Options{Quality: 90}); err != nil {
+		t.Fatal(err)
+	}
+	id := upload(ctx, t, s, "warn/small-face.jpg", body.Bytes(), "Small Face")
+	rec := waitTerminal(ctx, t, s, id)
+	if rec.Status != records.StatusReady {
+		t.Fatalf("got %s (%s), want READY: a warning does not stop the build", rec.Status, rec.Reason)
+	}
+	hasSmall := func(ws []records.Warning) bool {
+		return slices.ContainsFunc(ws, func(w records.Warning) bool {
+			return w.Code == "small_face" && strings.Contains(w.Reason, "fills only")
+		})
+	}
+	if !hasSmall(rec.Warnings) {
+		t.Errorf("got record warnings %+v, want small_face with its sentence", rec.Warnings)
+	}
+	events := waitEvent(ctx, t, s, id, "avatar.build.ready")
+	if len(events) != 1 || !hasSmall(events[0].Build.Warnings) {
+		t.Errorf("got READY events %+v, want one carrying the small_face warning", events)
 	}
 }

@@ -72,11 +72,12 @@ func qualityFindings(m *Metrics, face bool) []*Problem {
 }
 
 // faceFindings runs the detector on the working copy and face.Assess on what it found: the
-// rejections, the warnings, and the main face's box (empty when there is none).
-func faceFindings(d FaceDetector, wk *work, m *Metrics) (rejects, warnings []*Problem, box image.Rectangle) {
+// faces, the rejections, the warnings, and the main face's box (empty when there is none), all
+// in the working copy's pixels.
+func faceFindings(d FaceDetector, wk *work, m *Metrics) (faces []face.Face, rejects, warnings []*Problem, box image.Rectangle) {
 	faces, err := d.Detect(wk.rgba())
 	if err != nil { // the check could not run: a warning; the portrait is not lost to it
-		return nil, []*Problem{problemf(CodeFaceCheckFail, "the face check could not run: %v", err)}, box
+		return nil, nil, []*Problem{problemf(CodeFaceCheckFail, "the face check could not run: %v", err)}, box
 	}
 	n := len(faces)
 	m.Faces = &n
@@ -91,5 +92,5 @@ func faceFindings(d FaceDetector, wk *work, m *Metrics) (rejects, warnings []*Pr
 	if main != nil {
 		box = main.Box.Intersect(image.Rect(0, 0, wk.w, wk.h))
 	}
-	return rejects, warnings, box
+	return faces, rejects, warnings, box
 }

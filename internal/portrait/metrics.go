@@ -4,6 +4,8 @@ import (
 	"image"
 	"math"
 	"slices"
+
+	"github.com/avatar-pipeline/avatar-pipeline/internal/face"
 )
 
 // Metrics is the quality report. Unless noted, each number is measured on the upright working
@@ -67,6 +69,7 @@ type measured struct {
 	*Metrics
 	findings []*Problem // warnings, rejections under a strict Policy
 	rejects  []*Problem // rejections whatever the Policy
+	faces    []FoundFace
 }
 
 // measure computes the quality report of a decoded image.
@@ -93,7 +96,14 @@ func measure(img image.Image, h *header, p Policy) measured {
 	var faceWarnings []*Problem
 	if p.FaceDetector != nil {
 		var box image.Rectangle
-		out.rejects, faceWarnings, box = faceFindings(p.FaceDetector, wk, m)
+		var faces []face.Face
+		faces, out.rejects, faceWarnings, box = faceFindings(p.FaceDetector, wk, m)
+		kx, ky := float64(h.Width)/float64(wk.w), float64(h.Height)/float64(wk.h)
+		for _, f := range faces {
+			b := f.Box
+			out.faces = append(out.faces, FoundFace{Kind: f.Kind, Eyes: f.Eyes,
+				Box: [4]int{int(float64(b.Min.X) * kx), int(float64(b.Min.Y) * ky), int(float64(b.Max.X) * kx), int(float64(b.Max.Y) * ky)}})
+		}
 		if !box.Empty() {
 			subject = box
 			stops := lightingStops(wk, box)

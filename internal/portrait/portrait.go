@@ -149,6 +149,14 @@ type FaceDetector interface {
 	Detect(img image.Image) ([]face.Face, error)
 }
 
+// FoundFace is a face the detector found: Box is x0, y0, x1, y1 in the displayed picture's
+// pixels (the EXIF orientation applied), Kind frontal or profile, Eyes the eyes seen in it.
+type FoundFace struct {
+	Box  [4]int    `json:"box"`
+	Kind face.Kind `json:"kind"`
+	Eyes int       `json:"eyes"`
+}
+
 // Policy tunes Check.
 type Policy struct {
 	// Strict turns quality warnings into rejections.
@@ -178,6 +186,9 @@ type Report struct {
 	Bytes int64 `json:"bytes"`
 	// Metrics is the quality report; nil when the image could not be decoded.
 	Metrics *Metrics `json:"metrics,omitempty"`
+	// Faces are the faces the Policy's FaceDetector found, largest first, in the displayed
+	// picture's pixels; absent without a detector.
+	Faces []FoundFace `json:"faces,omitempty"`
 }
 
 // Accepted reports whether the verdict is Accept.
@@ -251,7 +262,7 @@ func Check(r io.Reader, size int64, p Policy) (Report, error) {
 	if size < 0 {
 		rep.Bytes = h.tr.n
 	}
-	rep.Metrics = m.Metrics
+	rep.Metrics, rep.Faces = m.Metrics, m.faces
 	for _, f := range m.rejects {
 		rep.reject(f)
 	}

@@ -686,6 +686,10 @@ func TestRealFaceDetector(t *testing.T) {
 	if err != nil || rep.Verdict != Accept || rep.Metrics.Faces == nil || *rep.Metrics.Faces != 1 || rep.Metrics.LightingStops == nil {
 		t.Fatalf("the astronaut: got %s %q (faces %v), %v; want accepted with one face", rep.Verdict, rep.Reasons, rep.Metrics.Faces, err)
 	}
+	if f := rep.Faces; len(f) != 1 || f[0].Kind != face.Frontal || f[0].Eyes != 2 ||
+		absInt(f[0].Box[0]-sample.AstronautFace.Min.X) > 15 || absInt(f[0].Box[3]-sample.AstronautFace.Max.Y) > 15 {
+		t.Errorf("the astronaut: got faces %+v, want one frontal face with two eyes near %v", f, sample.AstronautFace)
+	}
 	astro := sample.Astronaut()
 	pair := image.NewRGBA(image.Rect(0, 0, 1024, 576))
 	draw.Draw(pair, image.Rect(0, 32, 512, 544), astro, image.Point{}, draw.Src)
@@ -696,3 +700,5 @@ func TestRealFaceDetector(t *testing.T) {
 		t.Errorf("two astronauts: got %s %q, %v; want rejected for several faces", rep.Verdict, rep.ReasonCodes, err)
 	}
 }
+
+func absInt(n int) int { return max(n, -n) }

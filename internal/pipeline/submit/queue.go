@@ -29,7 +29,7 @@ import (
 // double the pause).
 
 // Queue timing: the head of the queue asks every queueBase, each build
-// ahead adds queueStep, and the wait grows with the time already waited (a
+// ahead adds queueStep (divided by MaxInFlight, when set), and the wait grows with the time already waited (a
 // fifth of it), up to queueMax: a day in the queue is about 130 trips, which
 // the execution history limit allows (MaxQueueTrips).
 const (
@@ -148,7 +148,9 @@ func (s *Submission) queue(ctx context.Context, st pipeline.State, w *waitError,
 	if err != nil {
 		log.WarnContext(ctx, "cannot count the builds queued ahead; waiting as the head of the queue", "error", err)
 	}
-	wait := max(w.after, minQueueWait(at.Sub(created))) + time.Duration(ahead)*queueStep
+	// With a limit of its own, the pipeline lets MaxInFlight builds go at
+	// once: the queue moves that many places per turn.
+	wait := max(w.after, minQueueWait(at.Sub(created))) + time.Duration(ahead)*queueStep/time.Duration(max(1, s.Config.MaxInFlight))
 	wait = min(wait, queueMax) + rand.N(wait/10+1)
 	st.Status, st.Reason, st.NextAttemptAt = records.StatusQueued, w.reason, records.FormatTime(at.Add(wait))
 	if err := s.Records.Queue(ctx, st.Record, at.Add(wait), at); err != nil {
