@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"time"
+
 	"github.com/spf13/cobra"
 )
 
@@ -33,7 +36,13 @@ the whole id.`,
 			if asJSON {
 				return writeJSON(out, rec)
 			}
-			return writeRecord(out, rec, styleFor(out))
+			if err := writeRecord(out, rec, styleFor(out)); err != nil {
+				return err
+			}
+			if e := estimate(cmd.Context(), c.reader, rec, time.Now()); e != "" {
+				_, err = fmt.Fprintf(out, "%s %s\n", pad("Estimate:", 12), e)
+			}
+			return err
 		}),
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the record as a JSON object (field names are the record's attribute names)")

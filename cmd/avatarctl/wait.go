@@ -101,6 +101,7 @@ func waitAndReport(cmd *cobra.Command, c *conn, buildID string, o waitOptions, a
 	var p *progress
 	if !asJSON {
 		p = newProgress(out, styleFor(out))
+		p.estimate = func(rec records.Record) string { return estimate(ctx, c.reader, rec, time.Now()) }
 	}
 	rec, err := follow(ctx, c.reader, buildID, o, p)
 	if asJSON && rec.BuildID != "" {
@@ -208,8 +209,14 @@ type progress struct {
 	last      records.Record
 	seen      bool // last is set
 	announced bool // the "not registered yet" line is shown
-	frame     int
-	drawn     bool // the spinner line is on screen
+	// estimate, when set, adds where an unfinished build stands to each
+	// change of status shown.
+	estimate func(records.Record) string
+	frame    int
+	drawn    bool // the spinner line is on screen
+
+	seenStatus  bool
+	shownStatus records.Status // the status the estimate was last shown with
 }
 
 func newProgress(w io.Writer, s style) *progress { return &progress{w: w, s: s} }
@@ -236,7 +243,16 @@ func (p *progress) update(rec records.Record, elapsed time.Duration) {
 	p.last, p.seen = rec, true
 	if changed {
 		text := p.s.status(rec.Status)
-		if d := progressDetail(rec); d != "" {
+		d := progressDetail(rec)
+		if p.estimate != nil && (!p.seenStatus || rec.Status != p.shownStatus) {
+			if e := p.estimate(rec); e != "" && d != "" {
+				d += "; " + e
+			} else if e != "" {
+				d = e
+			}
+		}
+		p.seenStatus, p.shownStatus = true, rec.Status
+		if d != "" {
 			text = p.s.paint(statusColor(rec.Status), pad(string(rec.Status), 9)) + "  " + d
 		}
 		p.line(elapsed, text)
