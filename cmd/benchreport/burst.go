@@ -5,9 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"image"
-	"image/color"
-	"image/jpeg"
 	"io"
 	"os"
 	"os/exec"
@@ -21,19 +18,34 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/avatar-pipeline/avatar-pipeline/internal/local"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako/mirakotest"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
 )
 
+// burstRun is one burst: n uploads at once, simulated builds of build,
+// status checks every poll seconds; with simMax > 0 a Mirako that takes
+// that many builds at once and is down for its first outage, and the
+// pipeline's own MaxBuildsInFlight.
+type burstRun struct {
+	n, poll, simMax, inFlight int
+	build, outage, timeout    time.Duration
+}
+
+// queueRun is the queue's benchmark: 60 uploads against a Mirako taking 5
+// builds of 5 s at once, down for its first 30 s, with MaxBuildsInFlight 5.
+var queueRun = burstRun{n: 60, poll: 1, simMax: 5, inFlight: 5, build: 5 * time.Second, outage: 30 * time.Second, timeout: 10 * time.Minute}
+
 // runBurst runs childBurst in a fresh process, so that its peak memory is
 // the burst's own.
-func runBurst(r *report, n, pollSeconds int, buildTime, timeout time.Duration) error {
+func runBurst(r *report, b burstRun) error {
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	cmd := exec.Command(self, "-child", "burst", "-burst", strconv.Itoa(n), "-burst-poll-seconds", strconv.Itoa(pollSeconds),
-		"-burst-build-time", buildTime.String(), "-burst-timeout", timeout.String())
+	cmd := exec.Command(self, "-child", "burst", "-burst", strconv.Itoa(b.n), "-burst-poll-seconds", strconv.Itoa(b.poll),
+		"-burst-build-time", b.build.String(), "-burst-timeout", b.timeout.String(),
+		"-burst-sim-max-builds", strconv.Itoa(b.simMax), "-burst-outage", b.outage.String(), "-burst-max-in-flight", strconv.Itoa(b.inFlight))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if relayErr := r.relay(string(out)); relayErr != nil {
@@ -50,11 +62,13 @@ func runBurst(r *report, n, pollSeconds int, buildTime, timeout time.Duration) e
 // time to drain, what was lost or duplicated, and the peak memory and CPU
 // time of this process (gateway, functions, simulator, pump) and of moto
 // (its child, with any process moto started).
-func childBurst(w io.Writer, n, pollSeconds int, buildTime, timeout time.Duration) error {
+func childBurst(w io.Writer, b burstRun) error {
+	n, timeout := b.n, b.timeout
 	ctx, cancel := context.WithTimeout(context.Background(), timeout+2*time.Minute)
 	defer cancel()
-	logf("burst: starting the local stack (build time %s, status checks every %d s)", buildTime, pollSeconds)
-	s, err := local.Start(ctx, local.Options{Addr: "127.0.0.1:0", SimAddr: "127.0.0.1:0", BuildTime: buildTime, PollSeconds: pollSeconds})
+	logf("burst: starting the local stack (build time %s, status checks every %d s)", b.build, b.poll)
+	s, err := local.Start(ctx, local.Options{Addr: "127.0.0.1:0", SimAddr: "127.0.0.1:0", BuildTime: b.build, PollSeconds: b.poll,
+		SimMaxBuilds: b.simMax, SimOutage: b.outage, MaxInFlight: b.inFlight})
 	if err != nil {
 		return err
 	}
@@ -62,10 +76,7 @@ func childBurst(w io.Writer, n, pollSeconds int, buildTime, timeout time.Duratio
 	cfg := s.AWSConfig()
 	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
 	db := dynamodb.NewFromConfig(cfg)
-	body, err := portraitJPEG(640, 640)
-	if err != nil {
-		return err
-	}
+	body := local.PortraitJPEG(640, 640)
 
 	logf("burst: %d uploads at once", n)
 	start := time.Now()
@@ -193,6 +204,12 @@ func childBurst(w io.Writer, n, pollSeconds int, buildTime, timeout time.Duratio
 	fig("upload_s", round3(uploaded.Seconds()), "s")
 	if drained > 0 {
 		fig("drain_s", round3(drained.Seconds()), "s")
+		if b.simMax > 0 { // against the ideal: the outage, then full batches of builds
+			ideal := b.outage + time.Duration((n+b.simMax-1)/b.simMax)*b.build
+			fig("drain_ratio", round3(drained.Seconds()/ideal.Seconds()), "x")
+			fig("refused_429", sim.RateLimited, "posts")
+			fig("posts", sim.Requests[mirakotest.EndpointBuild], "posts")
+		}
 	}
 	fig("ready", ready, "builds")
 	fig("lost", lost, "builds")
@@ -234,21 +251,4 @@ func scanRecords(ctx context.Context, db *dynamodb.Client, table string) (map[st
 		}
 	}
 	return out, nil
-}
-
-// portraitJPEG is a w×h JPEG with the colour, contrast and texture the
-// portrait checks want.
-func portraitJPEG(w, h int) ([]byte, error) {
-	img := image.NewRGBA(image.Rect(0, 0, w, h))
-	for y := range h {
-		for x := range w {
-			v := uint8((x*7 + y*3 + (x*y)%37) % 256)
-			img.Set(x, y, color.RGBA{v, uint8((int(v) + 60) % 256), uint8(255 - v), 255})
-		}
-	}
-	var buf bytes.Buffer
-	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }

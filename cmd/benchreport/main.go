@@ -31,7 +31,7 @@ import (
 )
 
 // sections in the order they run.
-var sections = []string{"upload", "schedule", "binary", "init", "burst"}
+var sections = []string{"upload", "schedule", "binary", "init", "burst", "queue"}
 
 func main() {
 	testing.Init() // testing.Benchmark outside go test needs the testing flags
@@ -44,6 +44,9 @@ func main() {
 		burstTime = flag.Duration("burst-build-time", time.Second, "simulated Mirako build time in the burst")
 		burstPoll = flag.Int("burst-poll-seconds", 2, "head start and interval of the burst's status checks, in seconds")
 		burstWait = flag.Duration("burst-timeout", 6*time.Minute, "how long the burst may take to drain")
+		burstSim  = flag.Int("burst-sim-max-builds", 0, "internal: the simulator's capacity in the burst (0: none)")
+		burstOut  = flag.Duration("burst-outage", 0, "internal: the simulator's outage at start in the burst")
+		burstMax  = flag.Int("burst-max-in-flight", 0, "internal: MaxBuildsInFlight in the burst")
 		strict    = flag.Bool("strict", false, "exit with status 1 when a figure misses its goal")
 		child     = flag.String("child", "", "internal: run one measurement in this fresh process (sink, rss, burst)")
 		childSize = flag.Int64("size", 0, "internal: image size of -child rss")
@@ -53,7 +56,8 @@ func main() {
 	flag.Parse()
 
 	if *child != "" {
-		if err := runChild(*child, childArgs{*childSize, *childSink, *childCA, *burstN, *burstPoll, *burstTime, *burstWait}); err != nil {
+		b := burstRun{n: *burstN, poll: *burstPoll, build: *burstTime, timeout: *burstWait, simMax: *burstSim, outage: *burstOut, inFlight: *burstMax}
+		if err := runChild(*child, childArgs{*childSize, *childSink, *childCA, b}); err != nil {
 			fmt.Fprintf(os.Stderr, "benchreport -child %s: %v\n", *child, err)
 			os.Exit(1)
 		}
@@ -87,7 +91,9 @@ func main() {
 		case "init":
 			err = runInit(r, *hostDir, *initRuns)
 		case "burst":
-			err = runBurst(r, *burstN, *burstPoll, *burstTime, *burstWait)
+			err = runBurst(r, burstRun{n: *burstN, poll: *burstPoll, build: *burstTime, timeout: *burstWait})
+		case "queue":
+			err = runBurst(r, queueRun)
 		}
 		if err != nil {
 			logf("%s: %v", s, err)
@@ -105,10 +111,9 @@ func main() {
 
 // childArgs are the flags a child measurement reads.
 type childArgs struct {
-	size                 int64
-	sink, ca             string
-	burstN, burstPoll    int
-	burstTime, burstWait time.Duration
+	size     int64
+	sink, ca string
+	burst    burstRun
 }
 
 func runChild(kind string, a childArgs) error {
@@ -118,7 +123,7 @@ func runChild(kind string, a childArgs) error {
 	case "rss":
 		return childRSS(os.Stdout, a.size, a.sink, a.ca)
 	case "burst":
-		return childBurst(os.Stdout, a.burstN, a.burstPoll, a.burstTime, a.burstWait)
+		return childBurst(os.Stdout, a.burst)
 	}
 	return fmt.Errorf("unknown child measurement %q", kind)
 }

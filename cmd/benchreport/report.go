@@ -83,6 +83,9 @@ var goals = []goal{
 	{"binary_webhook_bytes", true, 9 << 20},
 	{"init_submit_ms", true, 5},
 	{"burst_200_lost", true, 0},
+	{"burst_60_drain_ratio", true, 1.5},
+	{"burst_60_lost", true, 0},
+	{"burst_60_duplicated", true, 0},
 	{"burst_200_duplicated", true, 0},
 }
 
