@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -209,6 +210,7 @@ func childBurst(w io.Writer, b burstRun) error {
 			fig("drain_ratio", round3(drained.Seconds()/ideal.Seconds()), "x")
 			fig("refused_429", sim.RateLimited, "posts")
 			fig("posts", sim.Requests[mirakotest.EndpointBuild], "posts")
+			fig("worst_overtaking_s", round3(worstOvertaking(recs).Seconds()), "s")
 		}
 	}
 	fig("ready", ready, "builds")
@@ -233,9 +235,10 @@ func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }
 func scanRecords(ctx context.Context, db *dynamodb.Client, table string) (map[string]records.Record, error) {
 	out := map[string]records.Record{}
 	p := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{
-		TableName:                aws.String(table),
-		ProjectionExpression:     aws.String("#id, #status"),
-		ExpressionAttributeNames: map[string]string{"#id": records.AttrBuildID, "#status": records.AttrStatus},
+		TableName:            aws.String(table),
+		ProjectionExpression: aws.String("#id, #status, #created, #submitted"),
+		ExpressionAttributeNames: map[string]string{"#id": records.AttrBuildID, "#status": records.AttrStatus,
+			"#created": records.AttrCreatedAt, "#submitted": records.AttrSubmittedAt},
 	})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -251,4 +254,31 @@ func scanRecords(ctx context.Context, db *dynamodb.Client, table string) (map[st
 		}
 	}
 	return out, nil
+}
+
+// worstOvertaking is how much later than a later upload a build got its
+// slot (was submitted to Mirako), at worst: 0 when builds were served in
+// upload order.
+func worstOvertaking(recs map[string]records.Record) time.Duration {
+	type build struct{ created, submitted time.Time }
+	var bs []build
+	for _, r := range recs {
+		c, err1 := records.ParseTime(r.CreatedAt)
+		s, err2 := records.ParseTime(r.SubmittedAt)
+		if err1 == nil && err2 == nil {
+			bs = append(bs, build{c, s})
+		}
+	}
+	slices.SortFunc(bs, func(a, b build) int { return a.created.Compare(b.created) })
+	var worst time.Duration
+	var earliestLater time.Time // the earliest submission among later uploads, scanning from the end
+	for i := len(bs) - 1; i >= 0; i-- {
+		if !earliestLater.IsZero() && bs[i].submitted.Sub(earliestLater) > worst {
+			worst = bs[i].submitted.Sub(earliestLater)
+		}
+		if earliestLater.IsZero() || bs[i].submitted.Before(earliestLater) {
+			earliestLater = bs[i].submitted
+		}
+	}
+	return worst
 }

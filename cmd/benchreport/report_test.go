@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
 )
 
 func TestFormatValue(t *testing.T) {
@@ -61,5 +64,23 @@ func TestRelayRejectsOtherLines(t *testing.T) {
 		if err := r.relay(bad); err == nil {
 			t.Errorf("relay(%q): got no error, want one", bad)
 		}
+	}
+}
+
+func TestWorstOvertaking(t *testing.T) {
+	at := func(s int) string { return records.FormatTime(time.Date(2026, 12, 2, 10, 0, s, 0, time.UTC)) }
+	inOrder := map[string]records.Record{
+		"a": {CreatedAt: at(0), SubmittedAt: at(10)}, "b": {CreatedAt: at(1), SubmittedAt: at(11)}, "c": {CreatedAt: at(2), SubmittedAt: at(12)},
+	}
+	if got := worstOvertaking(inOrder); got != 0 {
+		t.Errorf("builds served in upload order: got %s, want 0", got)
+	}
+	// b, uploaded after a, got its slot 7 s before a did; c 2 s before b.
+	overtaken := map[string]records.Record{
+		"a": {CreatedAt: at(0), SubmittedAt: at(20)}, "b": {CreatedAt: at(1), SubmittedAt: at(13)}, "c": {CreatedAt: at(2), SubmittedAt: at(15)},
+		"unsubmitted": {CreatedAt: at(3)},
+	}
+	if got := worstOvertaking(overtaken); got != 7*time.Second {
+		t.Errorf("got %s, want 7s", got)
 	}
 }
