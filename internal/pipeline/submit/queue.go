@@ -29,15 +29,17 @@ import (
 // double the pause).
 
 // Queue timing: the head of the queue asks every queueBase, each build
-// ahead adds queueStep (divided by MaxInFlight, when set), and the wait grows with the time already waited (a
-// fifth of it), up to queueMax: a day in the queue is about 130 trips, which
-// the execution history limit allows (MaxQueueTrips).
+// ahead adds queueStep (divided by MaxInFlight, when set), and after
+// queueGrace the wait grows with the time already waited (a fifth of the
+// time past the grace), up to queueMax: a day in the queue is about 160
+// trips, which the execution history limit allows (MaxQueueTrips).
 const (
 	queueBase   = 2 * time.Second
 	queueStep   = time.Second
 	queueMax    = 15 * time.Minute
 	outageFirst = 5 * time.Second // the first pause after Mirako was found unavailable; doubles while it lasts
 	outageAfter = 3               // failures with no answer between that make an outage
+	queueGrace  = time.Minute     // the waits start growing once a build has waited this long
 )
 
 // waitError says the build must wait: why, and how long at least.
@@ -164,7 +166,7 @@ func (s *Submission) queue(ctx context.Context, st pipeline.State, w *waitError,
 
 // minQueueWait is the shortest wait of a build queued for this long.
 func minQueueWait(waited time.Duration) time.Duration {
-	return min(max(queueBase, waited/5), queueMax)
+	return min(max(queueBase, (waited-queueGrace)/5), queueMax)
 }
 
 // MaxQueueTrips is the most times a build can go round the queue before

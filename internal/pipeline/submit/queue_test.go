@@ -6,8 +6,8 @@ import (
 )
 
 func TestQueueTripsStayFew(t *testing.T) {
-	if got := MaxQueueTrips(24 * time.Hour); got > 150 || got < 100 {
-		t.Errorf("a day in the queue: %d trips, want between 100 and 150", got)
+	if got := MaxQueueTrips(24 * time.Hour); got > 170 || got < 100 {
+		t.Errorf("a day in the queue: %d trips, want between 100 and 170", got)
 	}
 	if got := minQueueWait(0); got != queueBase {
 		t.Errorf("the head of a new queue waits %s, want %s", got, queueBase)
