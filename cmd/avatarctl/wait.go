@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"time"
 
@@ -236,23 +237,16 @@ func (p *progress) unregistered(elapsed time.Duration) {
 // or avatar always, a new check count as a line unless on a terminal,
 // where the spinner line shows it.
 func (p *progress) update(rec records.Record, elapsed time.Duration) {
-	changed := !p.seen || rec.Status != p.last.Status || rec.AvatarID != p.last.AvatarID
-	if !p.s.tty && p.seen && rec.Checks != p.last.Checks {
-		changed = true
-	}
+	newStatus := !p.seen || rec.Status != p.last.Status
+	changed := newStatus || rec.AvatarID != p.last.AvatarID || !p.s.tty && rec.Checks != p.last.Checks
 	p.last, p.seen = rec, true
 	if changed {
 		text := p.s.status(rec.Status)
-		d := progressDetail(rec)
-		if p.estimate != nil && (!p.seenStatus || rec.Status != p.shownStatus) {
-			if e := p.estimate(rec); e != "" && d != "" {
-				d += "; " + e
-			} else if e != "" {
-				d = e
-			}
+		parts := []string{progressDetail(rec)}
+		if p.estimate != nil && newStatus {
+			parts = append(parts, p.estimate(rec))
 		}
-		p.seenStatus, p.shownStatus = true, rec.Status
-		if d != "" {
+		if d := strings.Join(slices.DeleteFunc(parts, func(s string) bool { return s == "" }), "; "); d != "" {
 			text = p.s.paint(statusColor(rec.Status), pad(string(rec.Status), 9)) + "  " + d
 		}
 		p.line(elapsed, text)

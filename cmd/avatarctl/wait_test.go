@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -125,5 +126,39 @@ func TestFollowInterrupted(t *testing.T) {
 	_, err := follow(ctx, &script{steps: []records.Record{{BuildID: "x", Status: records.StatusPending}}}, "x", waitOptions{interval: time.Millisecond}, nil)
 	if err == nil || exitCode(err) != exitError || !strings.Contains(err.Error(), "stopped waiting; build x is PENDING and goes on") {
 		t.Errorf("got %v, want the stopped-waiting error with exit 1", err)
+	}
+}
+
+// TestFollowShowsTheEstimate: with an estimate, each new status line says
+// where the build stands, once per status, not on every check.
+func TestFollowShowsTheEstimate(t *testing.T) {
+	id := "3f2a9c1b7d0e4a5f8b6c2d1e0f9a8b7c"
+	steps := []records.Record{
+		{BuildID: id, Status: records.StatusQueued, Reason: "waiting for a slot", NextAttemptAt: "T"},
+		{BuildID: id, Status: records.StatusBuilding, AvatarID: "av", Checks: 1},
+		{BuildID: id, Status: records.StatusBuilding, AvatarID: "av", Checks: 2},
+		{BuildID: id, Status: records.StatusReady, AvatarID: "av"},
+	}
+	var b bytes.Buffer
+	p := newProgress(&b, plain)
+	asked := 0
+	p.estimate = func(r records.Record) string {
+		asked++
+		if r.Status.Terminal() {
+			return ""
+		}
+		return "estimate for " + string(r.Status)
+	}
+	if _, err := follow(context.Background(), &script{steps: steps}, id, waitOptions{interval: time.Millisecond, register: time.Minute}, p); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"QUEUED     waiting for a slot; next try T; estimate for QUEUED", "BUILDING   avatar av; 1 check; estimate for BUILDING",
+		"BUILDING   avatar av; 2 checks", "READY      avatar av"}
+	var lines []string
+	for _, l := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+		lines = append(lines, strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "0s")))
+	}
+	if !slices.Equal(lines, want) || asked != 3 {
+		t.Errorf("got %d estimates and lines\n%s\nwant 3 and\n%s", asked, strings.Join(lines, "\n"), strings.Join(want, "\n"))
 	}
 }

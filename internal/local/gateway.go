@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
-	crand "crypto/rand"
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
@@ -188,10 +187,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.proxy.ServeHTTP(w, r)
 }
 
-// nameExecution gives a StartExecution without a name a unique one, as
-// Step Functions does (a UUID); moto would name every such execution
-// "None", so a second nameless start of the same state machine would fail
-// ExecutionAlreadyExists instead of starting.
+// nameExecution gives a StartExecution without a name a unique one, a
+// UUID, as Step Functions does; moto names every such execution "None", so
+// two nameless starts would share one name and ARN.
 func nameExecution(r *http.Request) {
 	body, err := io.ReadAll(r.Body)
 	r.Body = io.NopCloser(bytes.NewReader(body))
@@ -202,9 +200,7 @@ func nameExecution(r *http.Request) {
 	if name, _ := in["name"].(string); name != "" {
 		return
 	}
-	b := make([]byte, 16)
-	crand.Read(b)
-	in["name"] = fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+	in["name"] = newRequestID()
 	body, _ = json.Marshal(in)
 	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 	r.Header.Set("Content-Length", strconv.Itoa(len(body)))

@@ -216,8 +216,9 @@ func createWebhookQueue(ctx context.Context, cfg aws.Config, r *Resources, secre
 	return nil
 }
 
-// EventPattern is the template's event rule pattern for the bucket: every
-// object (or object version) created in it.
+// EventPattern is the template's event rule pattern for the bucket, with
+// PortraitPrefix at its default: every object (or object version) created
+// in it that is not empty.
 func EventPattern(bucket string) string {
 	b, _ := json.Marshal(map[string]any{"source": []string{"aws.s3"}, "detail-type": []string{"Object Created"},
 		"detail": map[string]any{"bucket": map[string]any{"name": []string{bucket}},

@@ -5,6 +5,7 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako/mirakotest"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline/sweep"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records/store"
 	"github.com/avatar-pipeline/avatar-pipeline/statemachine"
 )
@@ -263,9 +265,12 @@ func (s *Stack) sweepEvery(ctx context.Context, every time.Duration, fn Function
 			return
 		case <-time.After(every):
 		}
-		if out, fail := Run(fn, fn.Name, newRequestID(), []byte("{}")); fail != nil {
+		out, fail := Run(fn, fn.Name, newRequestID(), []byte("{}"))
+		var did sweep.Summary
+		switch {
+		case fail != nil:
 			s.out.printf("sweep failed: %s: %s", fail.Type, fail.Message)
-		} else if string(out) != `{"resumed":0,"released_slots":0}` {
+		case json.Unmarshal(out, &did) != nil || did != sweep.Summary{}:
 			s.out.printf("sweep: %s", out)
 		}
 	}
@@ -285,24 +290,14 @@ func (s *Stack) AWSConfig() aws.Config { return Config(s.Endpoint) }
 // Notifications returns the notifications the webhook has received.
 func (s *Stack) Notifications() []Notification { return s.Webhook.Notifications() }
 
-// Delivered waits until the webhook queue is empty, nothing visible, in
-// flight or delayed (so every notification published so far has been
-// delivered or dead-lettered), and returns the notifications received.
+// Delivered waits until the webhook queue is empty (so every notification
+// published so far has been delivered or dead-lettered), and returns the
+// notifications received.
 func (s *Stack) Delivered(ctx context.Context) ([]Notification, error) {
-	q := sqs.NewFromConfig(s.AWSConfig())
 	for {
-		out, err := q.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(s.Resources.WebhookQueueURL),
-			AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameAll}})
-		if err == nil {
-			left := 0
-			for _, k := range []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
-				sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible, sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed} {
-				n, _ := strconv.Atoi(out.Attributes[string(k)])
-				left += n
-			}
-			if left == 0 {
-				return s.Notifications(), nil
-			}
+		n, err := s.QueueDepth(ctx, s.Resources.WebhookQueueURL)
+		if err == nil && n == 0 {
+			return s.Notifications(), nil
 		}
 		select {
 		case <-ctx.Done():
@@ -310,6 +305,22 @@ func (s *Stack) Delivered(ctx context.Context) ([]Notification, error) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+// QueueDepth counts a queue's messages: visible, in flight and delayed.
+func (s *Stack) QueueDepth(ctx context.Context, url string) (int, error) {
+	out, err := sqs.NewFromConfig(s.AWSConfig()).GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameAll}})
+	if err != nil {
+		return 0, fmt.Errorf("read the depth of %s: %w", url, err)
+	}
+	n := 0
+	for _, k := range []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
+		sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible, sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed} {
+		v, _ := strconv.Atoi(out.Attributes[string(k)])
+		n += v
+	}
+	return n, nil
 }
 
 // Done is closed if moto_server exits while the stack runs.

@@ -42,9 +42,18 @@ type Result struct {
 	BuildID      string         `json:"build_id"`
 	Status       records.Status `json:"status"`
 	Execution    string         `json:"execution_arn"`
-	Action       string         `json:"action"` // resumed, running, would resume, released slot, would release slot
+	Action       string         `json:"action"` // one of the Action constants
 	NewExecution string         `json:"new_execution_arn,omitempty"`
 }
+
+// What the sweep does with a build (the Swept metric's Action dimension).
+const (
+	ActionResumed      = "resumed"
+	ActionRunning      = "running" // its execution still runs: left alone
+	ActionWouldResume  = "would resume"
+	ActionReleased     = "released slot"
+	ActionWouldRelease = "would release slot"
+)
 
 // Sweeper finds and heals stale builds.
 type Sweeper struct {
@@ -97,9 +106,9 @@ func (s *Sweeper) resume(ctx context.Context, rec records.Record, dryRun bool) (
 	case err != nil:
 		return r, err
 	case running:
-		r.Action = "running"
+		r.Action = ActionRunning
 	case dryRun:
-		r.Action = "would resume"
+		r.Action = ActionWouldResume
 	default:
 		input, _ := json.Marshal(pipeline.ResumeInput{ResumeBuildID: rec.BuildID, PreviousExecution: rec.ExecutionARN})
 		started, err := s.Workflow.StartExecution(ctx, &sfn.StartExecutionInput{
@@ -110,7 +119,7 @@ func (s *Sweeper) resume(ctx context.Context, rec records.Record, dryRun bool) (
 		if err != nil {
 			return r, fmt.Errorf("re-drive build %s: %w", rec.BuildID, err)
 		}
-		r.Action, r.NewExecution = "resumed", aws.ToString(started.ExecutionArn)
+		r.Action, r.NewExecution = ActionResumed, aws.ToString(started.ExecutionArn)
 	}
 	return r, nil
 }
@@ -136,12 +145,12 @@ func (s *Sweeper) releaseSlots(ctx context.Context, dryRun bool) ([]Result, erro
 				continue
 			}
 		}
-		r := Result{BuildID: id, Status: rec.Status, Execution: rec.ExecutionARN, Action: "would release slot"}
+		r := Result{BuildID: id, Status: rec.Status, Execution: rec.ExecutionARN, Action: ActionWouldRelease}
 		if !dryRun {
 			if err := s.Records.ReleaseSlot(ctx, id); err != nil {
 				return out, err
 			}
-			r.Action = "released slot"
+			r.Action = ActionReleased
 		}
 		out = append(out, s.report(ctx, r))
 	}
@@ -149,7 +158,7 @@ func (s *Sweeper) releaseSlots(ctx context.Context, dryRun bool) ([]Result, erro
 }
 
 func (s *Sweeper) report(ctx context.Context, r Result) Result {
-	if r.Action != "running" {
+	if r.Action != ActionRunning {
 		s.Log.InfoContext(ctx, "swept", "build_id", r.BuildID, "status", r.Status, "action", r.Action, "execution", r.Execution, "new_execution", r.NewExecution)
 		s.Metrics.Count(metrics.Swept, metrics.DimAction, r.Action, r.BuildID)
 	}

@@ -31,9 +31,9 @@ func (h *Handler) Handle(ctx context.Context, _ any) (Summary, error) {
 	var sum Summary
 	for _, r := range results {
 		switch r.Action {
-		case "resumed":
+		case ActionResumed:
 			sum.Resumed++
-		case "released slot":
+		case ActionReleased:
 			sum.Released++
 		}
 	}

@@ -85,9 +85,14 @@ type outageItem struct {
 	Failures int     `dynamodbav:"failures"`
 }
 
-func (o outageItem) outage() Outage {
+// decodeOutage reads an outage item (none: the zero Outage).
+func decodeOutage(item map[string]types.AttributeValue, what string) (Outage, error) {
+	var o outageItem
+	if err := attributevalue.UnmarshalMap(item, &o); err != nil {
+		return Outage{}, fmt.Errorf("%s: %w", what, err)
+	}
 	until, _ := records.ParseTime(o.Until)
-	return Outage{Until: until, Pause: time.Duration(o.Pause * float64(time.Second)), Failures: o.Failures}
+	return Outage{Until: until, Pause: time.Duration(o.Pause * float64(time.Second)), Failures: o.Failures}, nil
 }
 
 // Outage reads the outage item (the zero Outage when there is none).
@@ -96,11 +101,7 @@ func (t *Table) Outage(ctx context.Context) (Outage, error) {
 	if err != nil {
 		return Outage{}, fmt.Errorf("read the Mirako outage: %w", err)
 	}
-	var o outageItem
-	if err := attributevalue.UnmarshalMap(out.Item, &o); err != nil {
-		return Outage{}, fmt.Errorf("read the Mirako outage: %w", err)
-	}
-	return o.outage(), nil
+	return decodeOutage(out.Item, "read the Mirako outage")
 }
 
 // SetOutage replaces the outage item (the zero Outage: Mirako answers).
@@ -116,15 +117,9 @@ func (t *Table) SetOutage(ctx context.Context, o Outage) error {
 // CountFailure adds one failure to the outage item, atomically, and
 // returns the item as it now is.
 func (t *Table) CountFailure(ctx context.Context) (Outage, error) {
-	expr, _ := expression.NewBuilder().WithUpdate(expression.Add(expression.Name("failures"), expression.Value(1))).Build()
-	out, err := t.DB.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: &t.Name, Key: key(OutageKey), UpdateExpression: expr.Update(),
-		ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(), ReturnValues: types.ReturnValueAllNew})
+	out, err := t.update(ctx, OutageKey, expression.ConditionBuilder{}, expression.Add(expression.Name("failures"), expression.Value(1)), types.ReturnValueAllNew)
 	if err != nil {
 		return Outage{}, fmt.Errorf("count a Mirako failure: %w", err)
 	}
-	var o outageItem
-	if err := attributevalue.UnmarshalMap(out.Attributes, &o); err != nil {
-		return Outage{}, fmt.Errorf("count a Mirako failure: %w", err)
-	}
-	return o.outage(), nil
+	return decodeOutage(out.Attributes, "count a Mirako failure")
 }

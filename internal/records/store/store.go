@@ -246,7 +246,11 @@ func (t *Table) OwnerOf(ctx context.Context, avatarID string) (string, error) {
 
 // update applies an UpdateItem with a condition.
 func (t *Table) update(ctx context.Context, id string, cond expression.ConditionBuilder, update expression.UpdateBuilder, rv types.ReturnValue) (*dynamodb.UpdateItemOutput, error) {
-	expr, err := expression.NewBuilder().WithCondition(cond).WithUpdate(update).Build()
+	b := expression.NewBuilder().WithUpdate(update)
+	if cond.IsSet() { // the zero ConditionBuilder: unconditional
+		b = b.WithCondition(cond)
+	}
+	expr, err := b.Build()
 	if err != nil {
 		return nil, err
 	}
