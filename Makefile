@@ -113,9 +113,9 @@ bench:
 		$(MAKE) --no-print-directory build-$$f ARTIFACTS_DIR="$$tmp/arm64/$$name" >/dev/null; \
 		$(subst GOARCH=arm64,GOARCH=$$hostarch,$(GOBUILD)) -o "$$tmp/host/$$name" ./functions/$$name; \
 	done; \
-	$(GOBUILD) -o "$$tmp/arm64/emptylambda/bootstrap" ./cmd/benchreport/emptylambda; \
-	$(subst GOARCH=arm64,GOARCH=$$hostarch,$(GOBUILD)) -o "$$tmp/host/emptylambda" ./cmd/benchreport/emptylambda; \
-	$(GO) build -o "$$tmp/benchreport" ./cmd/benchreport; \
+	$(GOBUILD) -o "$$tmp/arm64/emptylambda/bootstrap" ./tools/benchreport/emptylambda; \
+	$(subst GOARCH=arm64,GOARCH=$$hostarch,$(GOBUILD)) -o "$$tmp/host/emptylambda" ./tools/benchreport/emptylambda; \
+	$(GO) build -o "$$tmp/benchreport" ./tools/benchreport; \
 	"$$tmp/benchreport" -bin "$$tmp/arm64" -hostbin "$$tmp/host" $(BENCHFLAGS)
 
 local:

@@ -143,7 +143,7 @@ const maxEmptyReads = 100
 // BuildBody returns the body of a BuildAvatarAsync request, {"name": name, "image": "<base64>"}
 // (spec schema AsyncBuildApiRequestBody), as a reader that encodes image on the fly, and its exact
 // length. image is read once; the reader fails, wrapping ErrImageSize, if it yields fewer or more
-// than size bytes, and never yields base64 beyond size. Build sends it; cmd/benchreport measures it.
+// than size bytes, and never yields base64 beyond size. Build sends it; tools/benchreport measures it.
 func BuildBody(name string, image io.Reader, size int64) (io.Reader, int64) {
 	body, length, _ := newBuildBody(name, image, size)
 	return body, length

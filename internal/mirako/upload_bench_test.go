@@ -11,7 +11,7 @@ import (
 // BenchmarkClientBuild is the whole build upload: Build streaming the body
 // over TLS to a server that reads and discards it, on a reused connection.
 // B/op counts the server's allocations too (it runs in this process), so it
-// is an upper bound of the client's; cmd/benchreport measures the client
+// is an upper bound of the client's; tools/benchreport measures the client
 // alone, against a server in another process.
 func BenchmarkClientBuild(b *testing.B) {
 	srv := httptest.NewTLSServer(mirakotest.Sink())

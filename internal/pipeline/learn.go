@@ -21,7 +21,7 @@ const (
 
 // LearnMargin is how many average gaps between sorted recent build times
 // the learned head start keeps below the shortest of them (see
-// LearnHeadStart). The poll-economics simulator (package schedulesim)
+// LearnHeadStart). The poll-economics simulator (tools/schedulesim)
 // chose it: with 50 samples, fewer margins let builds that are shorter
 // than any recent one be noticed minutes late; ten keep 45 ± 5 minute
 // builds at about 54 state transitions and every detection within one

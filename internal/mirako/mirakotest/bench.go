@@ -14,7 +14,7 @@ var pattern = func() (p [4096]byte) {
 }()
 
 // PatternReader yields N bytes of a fixed pattern without holding them, standing in for an S3 body
-// in the upload benchmarks (internal/mirako, cmd/benchreport). Like io.LimitedReader it counts N
+// in the upload benchmarks (internal/mirako, tools/benchreport). Like io.LimitedReader it counts N
 // down; a benchmark sets N again to reuse it.
 type PatternReader struct{ N int64 }
 

@@ -5,7 +5,7 @@ import "testing"
 // BenchmarkSchedules reports the poll economics of each schedule on each
 // workload as custom metrics (per simulated build): status checks, state
 // transitions, dollars, and mean and max detection latency; ns/op, the
-// simulator's own speed, is left out. cmd/benchreport prints the same
+// simulator's own speed, is left out. tools/benchreport prints the same
 // figures (over 100,000 builds) as `name value unit` lines.
 func BenchmarkSchedules(b *testing.B) {
 	m, err := DefaultModel()

@@ -156,7 +156,7 @@ func runInit(r *report, dir string, runs int) error {
 	return nil
 }
 
-// emptyLambda is the reference function (./cmd/benchreport/emptylambda)
+// emptyLambda is the reference function (./tools/benchreport/emptylambda)
 // in the -hostbin directory.
 const emptyLambda = "emptylambda"
 

@@ -3,7 +3,7 @@ package main
 import (
 	"time"
 
-	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline/schedulesim"
+	"github.com/avatar-pipeline/avatar-pipeline/tools/schedulesim"
 )
 
 // scheduleBuilds is the number of simulated builds per schedule and

@@ -2,7 +2,7 @@
 // degraded copies of them, to place and re-check the thresholds documented in the package's
 // README.md.
 //
-//	go run ./internal/portrait/calibrate PHOTO...
+//	go run ./tools/portraitcal PHOTO...
 //
 // Each photo is scaled so its shorter side is 1024 pixels and centre-cropped to a square (so
 // that every copy passes the hard rules), then measured as it is and after each degradation:
