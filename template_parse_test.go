@@ -210,59 +210,6 @@ func ParameterDefaults() (map[string]string, error) {
 	return out, nil
 }
 
-// FunctionEnvironment returns the environment variables the template sets
-// for a function (by logical id), keys to values:
-//   - a literal is returned as written;
-//   - !Ref to a parameter becomes the parameter's default value;
-//   - !Ref to a resource becomes that resource's logical id (for example
-//     BUILDS_TABLE is "BuildsTable", TOPIC_ARN is "BuildEventsTopic"), for
-//     the caller to replace with its own name or ARN for that resource.
-//
-// Any other intrinsic function is an error: the local stack could not
-// reproduce it.
-func FunctionEnvironment(logicalID string) (map[string]string, error) {
-	vars, err := functionProperty(logicalID, "Environment", "Variables")
-	if err != nil {
-		return nil, err
-	}
-	vm, ok := vars.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("template: %s environment variables are not a mapping", logicalID)
-	}
-	defaults, err := ParameterDefaults()
-	if err != nil {
-		return nil, err
-	}
-	params, err := lookup("Parameters")
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]string, len(vm))
-	for key, v := range vm {
-		if ref, ok := refName(v); ok {
-			if _, isParam := params.(map[string]any)[ref]; isParam {
-				def, ok := defaults[ref]
-				if !ok {
-					return nil, fmt.Errorf("template: %s %s refers to parameter %s, which has no default", logicalID, key, ref)
-				}
-				out[key] = def
-				continue
-			}
-			if _, err := lookup("Resources", ref); err != nil {
-				return nil, fmt.Errorf("template: %s %s refers to %s, neither a parameter nor a resource", logicalID, key, ref)
-			}
-			out[key] = ref
-			continue
-		}
-		s, err := scalarString(v)
-		if err != nil {
-			return nil, fmt.Errorf("template: %s %s: %w", logicalID, key, err)
-		}
-		out[key] = s
-	}
-	return out, nil
-}
-
 // FunctionTimeout returns a function's Timeout (its own, or the Globals one),
 // so the local stack can give in-process invocations the same deadline.
 func FunctionTimeout(logicalID string) (time.Duration, error) {

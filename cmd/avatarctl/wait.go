@@ -215,9 +215,6 @@ type progress struct {
 	estimate func(records.Record) string
 	frame    int
 	drawn    bool // the spinner line is on screen
-
-	seenStatus  bool
-	shownStatus records.Status // the status the estimate was last shown with
 }
 
 func newProgress(w io.Writer, s style) *progress { return &progress{w: w, s: s} }
