@@ -1,7 +1,7 @@
 # Loaded by the Python interpreter of the moto_server that the avatar-pipeline
 # local stack starts: the stack puts this file's directory first on that
 # process's PYTHONPATH and sets AVATAR_LOCAL_MOTO=1; without that variable this
-# file does nothing. It makes two changes:
+# file does nothing. It makes three changes:
 #
 # 1. A watchdog: the process exits as soon as its standard input reaches end of
 #    file, that is when the Go process that started it has gone, however it
@@ -14,6 +14,14 @@
 #    running executions (and, through the backend, every other state machine's).
 #    The snapshot now shares the backend and starts with no executions, as the
 #    upstream fix does. Versions of moto that changed this code are left alone.
+#
+# 3. Two caches, for speed alone: moto 5.2.1 lists its own package directory on
+#    every request (moto.backends.list_of_moto_modules, under a lock that every
+#    request takes), and its Step Functions interpreter builds a new JSONPath
+#    parser, LALR tables included, for every path it evaluates. Sampled during
+#    a 60-upload burst, the two took most of moto's one busy core. The module
+#    list is read once, and each path string is parsed once; a parsed path is
+#    never changed by its use, so what moto computes is the same.
 import os as _os
 
 if _os.environ.get("AVATAR_LOCAL_MOTO") == "1":
@@ -51,3 +59,19 @@ if _os.environ.get("AVATAR_LOCAL_MOTO") == "1":
             return _copy.deepcopy(obj, memo)
 
         _models.copy = _types.SimpleNamespace(deepcopy=_snapshot, copy=_copy.copy)
+
+    import functools as _functools
+
+    try:
+        import moto.backends as _backends
+        from moto.stepfunctions.parser.asl.utils import json_path as _json_path
+        from moto.stepfunctions.parser.asl.component.common.path import result_path as _result_path
+    except Exception:  # a moto laid out otherwise: left as it is
+        _backends = None
+
+    if _backends is not None:
+        _modules = tuple(_backends.list_of_moto_modules())
+        _backends.list_of_moto_modules = lambda: _modules
+        for _module in (_json_path, _result_path):
+            if callable(getattr(_module, "parse", None)):
+                _module.parse = _functools.lru_cache(maxsize=4096)(_module.parse)
