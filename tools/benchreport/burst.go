@@ -22,6 +22,7 @@ import (
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako/mirakotest"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/records/store"
 )
 
 // burstRun is one burst: n uploads at once, simulated builds of build,
@@ -205,8 +206,8 @@ func childBurst(w io.Writer, b burstRun) error {
 	fig("upload_s", round3(uploaded.Seconds()), "s")
 	if drained > 0 {
 		fig("drain_s", round3(drained.Seconds()), "s")
-		if b.simMax > 0 { // against the ideal: the outage, then full batches of builds
-			ideal := b.outage + time.Duration((n+b.simMax-1)/b.simMax)*b.build
+		if b.simMax > 0 { // against the ideal: the outage left at the first upload, then full batches of builds
+			ideal := s.Sim.OutageLeft(start) + time.Duration((n+b.simMax-1)/b.simMax)*b.build
 			fig("drain_ratio", round3(drained.Seconds()/ideal.Seconds()), "x")
 			fig("refused_429", sim.RateLimited, "posts")
 			fig("posts", sim.Requests[mirakotest.EndpointBuild], "posts")
@@ -250,7 +251,9 @@ func scanRecords(ctx context.Context, db *dynamodb.Client, table string) (map[st
 			return nil, fmt.Errorf("scan %s: %w", table, err)
 		}
 		for _, r := range recs {
-			out[r.BuildID] = r
+			if store.IsBuildID(r.BuildID) { // not the avatars' owner items, the slots or the outage
+				out[r.BuildID] = r
+			}
 		}
 	}
 	return out, nil

@@ -170,6 +170,9 @@ func NewServer(t testing.TB, cfg Config) (*Simulator, *httptest.Server) {
 // can shut down without waiting for SlowDelay. It is safe to call more than once.
 func (s *Simulator) Close() { s.close() }
 
+// OutageLeft is how much of the outage (Config.Outage, from New) is left at t.
+func (s *Simulator) OutageLeft(t time.Time) time.Duration { return max(s.outageEnd.Sub(t), 0) }
+
 // Script makes the next n /v1 requests, whatever their endpoint, get fault f, after any
 // per-endpoint script. Scripts queue up. It panics on an unknown fault.
 func (s *Simulator) Script(f Fault, n int) { s.script("", f, n) }

@@ -658,7 +658,13 @@ func TestOutage(t *testing.T) {
 		t.Errorf("stats after the outage: got %d builds, responses %v, faults %v, requests %v; want none, 15 503s, no faults, 3 POSTs",
 			st.BuildsCreated, st.Responses, st.Faults, st.Requests)
 	}
+	if left := sim.OutageLeft(clock.Now()); left != time.Nanosecond {
+		t.Errorf("OutageLeft a nanosecond before its end: got %s", left)
+	}
 	clock.Advance(time.Nanosecond)
+	if left := sim.OutageLeft(clock.Now().Add(time.Hour)); left != 0 {
+		t.Errorf("OutageLeft after the outage: got %s, want 0", left)
+	}
 	if rec := serve(sim, http.MethodGet, "/v1/avatar/list", token, ""); rec.Code != 500 {
 		t.Errorf("first request after the outage: got %d, want the scripted 500", rec.Code)
 	}
