@@ -22,6 +22,7 @@ import (
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako/mirakotest"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/records/eta"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records/store"
 )
 
@@ -115,10 +116,15 @@ func childBurst(w io.Writer, b burstRun) error {
 	var recs map[string]records.Record
 	drained := time.Duration(0)
 	lastLog := time.Now()
+	table := &store.Table{DB: db, Name: s.Resources.Table}
+	estimates := map[string]estimated{}
 	for {
 		recs, err = scanRecords(ctx, db, s.Resources.Table)
 		if err != nil {
 			return err
+		}
+		if b.simMax > 0 {
+			estimateQueued(ctx, table, want, recs, estimates)
 		}
 		terminal := 0
 		for id := range want {
@@ -212,6 +218,11 @@ func childBurst(w io.Writer, b burstRun) error {
 			fig("refused_429", sim.RateLimited, "posts")
 			fig("posts", sim.Requests[mirakotest.EndpointBuild], "posts")
 			fig("worst_overtaking_s", round3(worstOvertaking(recs).Seconds()), "s")
+			errs, waits := estimateErrors(estimates, recs)
+			fig("estimated", len(errs), "builds")
+			fig("estimate_error_median_s", round3(quantile(errs, 0.5).Seconds()), "s")
+			fig("estimate_error_p90_s", round3(quantile(errs, 0.9).Seconds()), "s")
+			fig("estimate_wait_median_s", round3(quantile(waits, 0.5).Seconds()), "s")
 		}
 	}
 	fig("ready", ready, "builds")
@@ -237,9 +248,9 @@ func scanRecords(ctx context.Context, db *dynamodb.Client, table string) (map[st
 	out := map[string]records.Record{}
 	p := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{
 		TableName:            aws.String(table),
-		ProjectionExpression: aws.String("#id, #status, #created, #submitted"),
+		ProjectionExpression: aws.String("#id, #status, #created, #submitted, #finished"),
 		ExpressionAttributeNames: map[string]string{"#id": records.AttrBuildID, "#status": records.AttrStatus,
-			"#created": records.AttrCreatedAt, "#submitted": records.AttrSubmittedAt},
+			"#created": records.AttrCreatedAt, "#submitted": records.AttrSubmittedAt, "#finished": records.AttrFinishedAt},
 	})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -284,4 +295,51 @@ func worstOvertaking(recs map[string]records.Record) time.Duration {
 		}
 	}
 	return worst
+}
+
+// estimated is what avatarctl would have shown a QUEUED build: when it
+// should be READY, said at a time.
+type estimated struct{ at, ready time.Time }
+
+// estimateQueued takes, for each build seen QUEUED and not estimated yet,
+// the estimate avatarctl view shows (package eta), once one exists (after
+// the first READY build).
+func estimateQueued(ctx context.Context, t *store.Table, want map[string]bool, recs map[string]records.Record, out map[string]estimated) {
+	for id := range want {
+		if _, done := out[id]; done || recs[id].Status != records.StatusQueued {
+			continue
+		}
+		rec, err := t.Load(ctx, id)
+		if err != nil || rec.Status != records.StatusQueued {
+			continue
+		}
+		if e := eta.Of(ctx, t, rec); !e.Ready.IsZero() {
+			out[id] = estimated{at: time.Now(), ready: e.Ready}
+		}
+	}
+}
+
+// estimateErrors returns, for each estimated build that ended READY, how
+// far its estimate was from its finish, and how long it still had to wait
+// when estimated.
+func estimateErrors(est map[string]estimated, recs map[string]records.Record) (errs, waits []time.Duration) {
+	for id, e := range est {
+		done, err := records.ParseTime(recs[id].FinishedAt)
+		if err != nil || recs[id].Status != records.StatusReady {
+			continue
+		}
+		errs = append(errs, done.Sub(e.ready).Abs())
+		waits = append(waits, done.Sub(e.at))
+	}
+	return errs, waits
+}
+
+// quantile returns the q-quantile of ds (the nearest rank), 0 for none.
+func quantile(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	ds = slices.Clone(ds)
+	slices.Sort(ds)
+	return ds[min(int(q*float64(len(ds))), len(ds)-1)]
 }

@@ -84,3 +84,29 @@ func TestWorstOvertaking(t *testing.T) {
 		t.Errorf("got %s, want 7s", got)
 	}
 }
+
+// TestEstimateErrors: each READY build's estimate is scored by how far it
+// was from the finish; builds that did not end READY are not scored.
+func TestEstimateErrors(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	est := map[string]estimated{
+		"early": {at: t0, ready: t0.Add(10 * time.Second)},
+		"late":  {at: t0, ready: t0.Add(40 * time.Second)},
+		"gone":  {at: t0, ready: t0.Add(time.Second)},
+	}
+	recs := map[string]records.Record{
+		"early": {Status: records.StatusReady, FinishedAt: records.FormatTime(t0.Add(30 * time.Second))},
+		"late":  {Status: records.StatusReady, FinishedAt: records.FormatTime(t0.Add(35 * time.Second))},
+		"gone":  {Status: records.StatusTimedOut, FinishedAt: records.FormatTime(t0.Add(time.Minute))},
+	}
+	errs, waits := estimateErrors(est, recs)
+	if got := quantile(errs, 0.5); len(errs) != 2 || got != 20*time.Second || quantile(errs, 0) != 5*time.Second {
+		t.Errorf("got errors %v (median %s), want 5s and 20s", errs, got)
+	}
+	if got := quantile(waits, 0.9); got != 35*time.Second {
+		t.Errorf("got the 90th percentile wait %s, want 35s", got)
+	}
+	if quantile(nil, 0.5) != 0 {
+		t.Error("the quantile of nothing is not 0")
+	}
+}
