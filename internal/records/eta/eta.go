@@ -26,10 +26,10 @@ type Estimate struct {
 
 // Of estimates rec. A PENDING or BUILDING build should be READY the median
 // build time after its submission. A QUEUED one waits its turn first: with
-// the pipeline's own limit in force, the builds holding slots go a turn at
-// a time, so a build with n builds queued ahead of it and s slots is posted
-// after n/s turns of a median build each, counted from its next attempt;
-// without the limit it goes at its next attempt. A finished build, or any
+// the pipeline's own limit of s slots (MaxBuildsInFlight, as the last build
+// to take a slot saw it), a build with n builds queued ahead of it is
+// posted after n/s turns of a median build each, counted from its next
+// attempt; without the limit it goes at its next attempt. A finished build, or any
 // read that fails, gives what could be known (nothing for a finished one).
 func Of(ctx context.Context, t *store.Table, rec records.Record) Estimate {
 	var e Estimate
@@ -39,8 +39,8 @@ func Of(ctx context.Context, t *store.Table, rec records.Record) Estimate {
 		start = rec.NextAttemptAt
 		if ahead, err := t.QueuePosition(ctx, rec); err == nil {
 			e.Place = ahead + 1
-			if holders, err := t.SlotHolders(ctx); err == nil && len(holders) > 0 {
-				turns = ahead / len(holders)
+			if limit, err := t.SlotLimit(ctx); err == nil && limit > 0 {
+				turns = ahead / limit
 			}
 		}
 	case records.StatusPending, records.StatusBuilding:

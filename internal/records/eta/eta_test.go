@@ -51,7 +51,7 @@ func TestOf(t *testing.T) {
 	if got, want := eta.Of(ctx, tbl, queued), (eta.Estimate{Place: 5, Ready: next.Add(typical), Typical: typical, Basis: 4}); got != want {
 		t.Errorf("queued, no limit: got %+v, want %+v", got, want)
 	}
-	for _, id := range []string{"s1", "s2", "s3"} { // 4 ahead, 3 slots: one turn before its own
+	for _, id := range []string{"s1", "s2"} { // 4 ahead, a limit of 3 slots: one turn before its own
 		if ok, err := tbl.AcquireSlot(ctx, id, 3); !ok || err != nil {
 			t.Fatalf("take a slot for %s: %v %v", id, ok, err)
 		}

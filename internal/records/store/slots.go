@@ -25,7 +25,10 @@ import (
 // task writes it too.
 const SlotsKey = "#in-flight"
 
-const attrHolders = "holders"
+const (
+	attrHolders = "holders"
+	attrLimit   = "limit" // the limit of the last build that took a slot: what estimates count turns by
+)
 
 // AcquireSlot gives the build a slot unless max are held by other builds;
 // it reports whether the build holds one.
@@ -34,7 +37,9 @@ func (t *Table) AcquireSlot(ctx context.Context, id string, max int) (bool, erro
 	cond := expression.AttributeNotExists(holders).
 		Or(expression.Size(holders).LessThan(expression.Value(max))).
 		Or(expression.Contains(holders, id))
-	_, err := t.update(ctx, SlotsKey, cond, expression.Add(holders, expression.Value(&types.AttributeValueMemberSS{Value: []string{id}})), types.ReturnValueNone)
+	take := expression.Add(holders, expression.Value(&types.AttributeValueMemberSS{Value: []string{id}})).
+		Set(expression.Name(attrLimit), expression.Value(max))
+	_, err := t.update(ctx, SlotsKey, cond, take, types.ReturnValueNone)
 	if ConditionFailed(err) {
 		return false, nil
 	}
@@ -53,6 +58,22 @@ func (t *Table) ReleaseSlot(ctx context.Context, id string) error {
 		return fmt.Errorf("release the slot of build %s: %w", id, err)
 	}
 	return nil
+}
+
+// SlotLimit returns the limit the last build to take a slot took it under
+// (0: no slot was ever taken).
+func (t *Table) SlotLimit(ctx context.Context) (int, error) {
+	out, err := t.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &t.Name, Key: key(SlotsKey)})
+	if err != nil {
+		return 0, fmt.Errorf("read the slots: %w", err)
+	}
+	var limit int
+	if v, ok := out.Item[attrLimit]; ok {
+		if err := attributevalue.Unmarshal(v, &limit); err != nil {
+			return 0, fmt.Errorf("read the slots: %w", err)
+		}
+	}
+	return limit, nil
 }
 
 // SlotHolders returns the builds that hold a slot, strongly consistent.
