@@ -14,7 +14,11 @@ import (
 // in the queue when QUEUED, and when it should be READY. It says nothing
 // for a finished build, or when no build has been READY yet.
 func estimate(ctx context.Context, t *store.Table, rec records.Record, now time.Time) string {
-	e := eta.Of(ctx, t, rec)
+	return estimateText(eta.Of(ctx, t, rec), now)
+}
+
+// estimateText says an estimate in words.
+func estimateText(e eta.Estimate, now time.Time) string {
 	var out string
 	if e.Place > 0 {
 		out = fmt.Sprintf("place %d in the queue", e.Place)
