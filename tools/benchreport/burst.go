@@ -248,9 +248,10 @@ func scanRecords(ctx context.Context, db *dynamodb.Client, table string) (map[st
 	out := map[string]records.Record{}
 	p := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{
 		TableName:            aws.String(table),
-		ProjectionExpression: aws.String("#id, #status, #created, #submitted, #finished"),
+		ProjectionExpression: aws.String("#id, #status, #created, #submitted, #finished, #next"),
 		ExpressionAttributeNames: map[string]string{"#id": records.AttrBuildID, "#status": records.AttrStatus,
-			"#created": records.AttrCreatedAt, "#submitted": records.AttrSubmittedAt, "#finished": records.AttrFinishedAt},
+			"#created": records.AttrCreatedAt, "#submitted": records.AttrSubmittedAt, "#finished": records.AttrFinishedAt,
+			"#next": records.AttrNextAttemptAt},
 	})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
@@ -309,11 +310,7 @@ func estimateQueued(ctx context.Context, t *store.Table, want map[string]bool, r
 		if _, done := out[id]; done || recs[id].Status != records.StatusQueued {
 			continue
 		}
-		rec, err := t.Load(ctx, id)
-		if err != nil || rec.Status != records.StatusQueued {
-			continue
-		}
-		if e := eta.Of(ctx, t, rec); !e.Ready.IsZero() {
+		if e := eta.Of(ctx, t, recs[id]); !e.Ready.IsZero() {
 			out[id] = estimated{at: time.Now(), ready: e.Ready}
 		}
 	}
@@ -334,7 +331,8 @@ func estimateErrors(est map[string]estimated, recs map[string]records.Record) (e
 	return errs, waits
 }
 
-// quantile returns the q-quantile of ds (the nearest rank), 0 for none.
+// quantile returns the value at ⌊q·n⌋ of the n sorted durations (the upper
+// median for q = 0.5, as package eta takes it), 0 for none.
 func quantile(ds []time.Duration, q float64) time.Duration {
 	if len(ds) == 0 {
 		return 0

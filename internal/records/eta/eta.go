@@ -29,8 +29,8 @@ type Estimate struct {
 // the pipeline's own limit of s slots (MaxBuildsInFlight, as the last build
 // to take a slot saw it), a build with n builds queued ahead of it is
 // posted after n/s turns of a median build each, counted from its next
-// attempt; without the limit it goes at its next attempt. A finished build, or any
-// read that fails, gives what could be known (nothing for a finished one).
+// attempt; without the limit it goes at its next attempt. A read that
+// fails leaves out what it would have told; a finished build has none.
 func Of(ctx context.Context, t *store.Table, rec records.Record) Estimate {
 	var e Estimate
 	start, turns := rec.SubmittedAt, 0
@@ -39,8 +39,8 @@ func Of(ctx context.Context, t *store.Table, rec records.Record) Estimate {
 		start = rec.NextAttemptAt
 		if ahead, err := t.QueuePosition(ctx, rec); err == nil {
 			e.Place = ahead + 1
-			if limit, err := t.SlotLimit(ctx); err == nil && limit > 0 {
-				turns = ahead / limit
+			if slots, err := t.Slots(ctx); err == nil && slots.Limit > 0 {
+				turns = ahead / slots.Limit
 			}
 		}
 	case records.StatusPending, records.StatusBuilding:

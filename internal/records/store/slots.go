@@ -27,7 +27,7 @@ const SlotsKey = "#in-flight"
 
 const (
 	attrHolders = "holders"
-	attrLimit   = "limit" // the limit of the last build that took a slot: what estimates count turns by
+	attrLimit   = "limit" // Slots.Limit: what estimates count a queue's turns by
 )
 
 // AcquireSlot gives the build a slot unless max are held by other builds;
@@ -60,33 +60,29 @@ func (t *Table) ReleaseSlot(ctx context.Context, id string) error {
 	return nil
 }
 
-// SlotLimit returns the limit the last build to take a slot took it under
-// (0: no slot was ever taken).
-func (t *Table) SlotLimit(ctx context.Context) (int, error) {
-	out, err := t.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &t.Name, Key: key(SlotsKey)})
+// Slots is what the slots item holds.
+type Slots struct {
+	Holders []string `dynamodbav:"holders,stringset,omitempty"` // the builds that hold a slot
+	Limit   int      `dynamodbav:"limit"`                       // the limit the last build to take a slot took it under (0: none ever did)
+}
+
+// Slots reads the slots item, strongly consistent.
+func (t *Table) Slots(ctx context.Context) (Slots, error) {
+	var s Slots
+	out, err := t.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &t.Name, Key: key(SlotsKey), ConsistentRead: aws.Bool(true)})
+	if err == nil {
+		err = attributevalue.UnmarshalMap(out.Item, &s)
+	}
 	if err != nil {
-		return 0, fmt.Errorf("read the slots: %w", err)
+		return Slots{}, fmt.Errorf("read the slots: %w", err)
 	}
-	var limit int
-	if v, ok := out.Item[attrLimit]; ok {
-		if err := attributevalue.Unmarshal(v, &limit); err != nil {
-			return 0, fmt.Errorf("read the slots: %w", err)
-		}
-	}
-	return limit, nil
+	return s, nil
 }
 
 // SlotHolders returns the builds that hold a slot, strongly consistent.
 func (t *Table) SlotHolders(ctx context.Context) ([]string, error) {
-	out, err := t.DB.GetItem(ctx, &dynamodb.GetItemInput{TableName: &t.Name, Key: key(SlotsKey), ConsistentRead: aws.Bool(true)})
-	if err != nil {
-		return nil, fmt.Errorf("read the slots: %w", err)
-	}
-	set, _ := out.Item[attrHolders].(*types.AttributeValueMemberSS)
-	if set == nil {
-		return nil, nil
-	}
-	return set.Value, nil
+	s, err := t.Slots(ctx)
+	return s.Holders, err
 }
 
 // OutageKey is the key of the item that says how Mirako has been

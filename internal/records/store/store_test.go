@@ -208,8 +208,8 @@ func TestFindAndList(t *testing.T) {
 func TestSlotsCountExactly(t *testing.T) {
 	tbl, _ := newTable()
 	ctx := context.Background()
-	if limit, err := tbl.SlotLimit(ctx); limit != 0 || err != nil {
-		t.Errorf("the limit before any slot was taken: got %d, %v; want 0", limit, err)
+	if s, err := tbl.Slots(ctx); s.Limit != 0 || len(s.Holders) != 0 || err != nil {
+		t.Errorf("the slots before any was taken: got %+v, %v; want none", s, err)
 	}
 	var wg sync.WaitGroup
 	got := make([]bool, 20)
@@ -233,8 +233,8 @@ func TestSlotsCountExactly(t *testing.T) {
 	if taken != 5 || len(holders) != 5 {
 		t.Fatalf("20 builds at once took %d slots (%d holders), want 5", taken, len(holders))
 	}
-	if limit, _ := tbl.SlotLimit(ctx); limit != 5 {
-		t.Errorf("got the limit %d, want the 5 the slots were taken under", limit)
+	if s, _ := tbl.Slots(ctx); s.Limit != 5 {
+		t.Errorf("got the limit %d, want the 5 the slots were taken under", s.Limit)
 	}
 	// A holder asking again keeps its slot; a release is idempotent.
 	if ok, _ := tbl.AcquireSlot(ctx, holders[0], 5); !ok {
