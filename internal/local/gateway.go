@@ -12,8 +12,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"reflect"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,7 +20,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambda/messages"
-	"github.com/aws/aws-lambda-go/lambdacontext"
 )
 
 // Function is a Lambda function the gateway runs in-process.
@@ -347,41 +344,28 @@ func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request, fn Function) {
 	w.Write(out)
 }
 
-// Run runs one invocation of fn the way the Lambda Go runtime does: the
-// context carries a lambdacontext.LambdaContext (request id, function ARN)
-// and the function's deadline; a returned error or a panic becomes the
-// error document the runtime reports, its errorType the Go type name (for a
-// pointer, the name of the type it points to). An invocation still running
-// at the deadline fails with Sandbox.Timedout (its goroutine is left to
-// finish: a process cannot stop one).
+// Run runs one invocation of fn through aws-lambda-go's own invocation code
+// (lambda.Function), which gives the context its LambdaContext and deadline
+// and reports a returned error or a panic exactly as the Runtime API loop
+// does. An invocation still running at the deadline fails with
+// Sandbox.Timedout; its goroutine is left to finish, as a process cannot
+// stop one.
 func Run(fn Function, arn, requestID string, payload []byte) ([]byte, *messages.InvokeResponse_Error) {
 	timeout := fn.timeout()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	ctx = lambdacontext.NewContext(ctx, &lambdacontext.LambdaContext{AwsRequestID: requestID, InvokedFunctionArn: arn})
-
-	type result struct {
-		out  []byte
-		fail *messages.InvokeResponse_Error
-	}
-	done := make(chan result, 1)
+	deadline := time.Now().Add(timeout)
+	req := &messages.InvokeRequest{Payload: payload, RequestId: requestID, InvokedFunctionArn: arn,
+		Deadline: messages.InvokeRequest_Timestamp{Seconds: deadline.Unix(), Nanos: int64(deadline.Nanosecond())}}
+	done := make(chan messages.InvokeResponse, 1)
 	go func() {
-		defer func() {
-			if v := recover(); v != nil {
-				done <- result{fail: panicResponse(v)}
-			}
-		}()
-		out, err := fn.Handler.Invoke(ctx, payload)
-		if err != nil {
-			done <- result{fail: errorResponse(err)}
-			return
-		}
-		done <- result{out: out}
+		var res messages.InvokeResponse
+		//lint:ignore SA1019 the RPC entry point is the library's one exported way to run an invocation in-process.
+		lambda.NewFunction(fn.Handler).Invoke(req, &res)
+		done <- res
 	}()
 	select {
 	case res := <-done:
-		return res.out, res.fail
-	case <-ctx.Done():
+		return res.Payload, res.Error
+	case <-time.After(timeout):
 		return nil, timedOut(requestID, timeout)
 	}
 }
@@ -392,44 +376,6 @@ func timedOut(requestID string, timeout time.Duration) *messages.InvokeResponse_
 		Type:    "Sandbox.Timedout",
 		Message: fmt.Sprintf("RequestId: %s Error: Task timed out after %.2f seconds", requestID, timeout.Seconds()),
 	}
-}
-
-// errorResponse is the runtime's report of a returned error.
-func errorResponse(err error) *messages.InvokeResponse_Error {
-	if ive, ok := err.(messages.InvokeResponse_Error); ok {
-		return &ive
-	}
-	return &messages.InvokeResponse_Error{Message: err.Error(), Type: typeName(err)}
-}
-
-// panicResponse is the runtime's report of a panic, with its stack.
-func panicResponse(v any) *messages.InvokeResponse_Error {
-	if ive, ok := v.(messages.InvokeResponse_Error); ok {
-		return &ive
-	}
-	pcs := make([]uintptr, 32)
-	n := runtime.Callers(3, pcs) // runtime.Callers, panicResponse, the deferred func
-	var stack []*messages.InvokeResponse_Error_StackFrame
-	frames := runtime.CallersFrames(pcs[:n])
-	for {
-		f, more := frames.Next()
-		label := f.Function[strings.LastIndex(f.Function, "/")+1:]
-		label = label[strings.Index(label, ".")+1:]
-		stack = append(stack, &messages.InvokeResponse_Error_StackFrame{Path: f.File, Line: int32(f.Line), Label: label})
-		if !more {
-			break
-		}
-	}
-	return &messages.InvokeResponse_Error{Message: fmt.Sprintf("%v", v), Type: typeName(v), StackTrace: stack}
-}
-
-// typeName is how aws-lambda-go names an error's type.
-func typeName(v any) string {
-	t := reflect.TypeOf(v)
-	if t.Kind() == reflect.Pointer {
-		return t.Elem().Name()
-	}
-	return t.Name()
 }
 
 // writeLambdaError writes an error of the Lambda API itself (not of the
