@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/avatar-pipeline/avatar-pipeline/internal/lambdatest"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
@@ -60,19 +61,6 @@ func goldenInput(t *testing.T, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// errorType is the name aws-lambda-go reports for a handler error, which
-// the state machine's Retry and Catch rules match.
-func errorType(err error) string {
-	if err == nil {
-		return "<nil>"
-	}
-	t := reflect.TypeOf(err)
-	if t.Kind() == reflect.Pointer {
-		return t.Elem().Name()
-	}
-	return t.Name()
 }
 
 func TestCheckStatus(t *testing.T) {
@@ -128,8 +116,8 @@ func TestCheckStatus(t *testing.T) {
 			}
 			out, err := lambda.NewHandler(h.Handle).Invoke(context.Background(), goldenInput(t, "checkstatus_building.json"))
 			if tc.wantErrType != "" {
-				if err == nil || errorType(err) != tc.wantErrType {
-					t.Fatalf("got error %v (type %s), want type %s", err, errorType(err), tc.wantErrType)
+				if err == nil || lambdatest.ErrorType(err) != tc.wantErrType {
+					t.Fatalf("got error %v (type %s), want type %s", err, lambdatest.ErrorType(err), tc.wantErrType)
 				}
 				return
 			}

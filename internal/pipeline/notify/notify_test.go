@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sns"
 
+	"github.com/avatar-pipeline/avatar-pipeline/internal/lambdatest"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
 )
@@ -114,8 +114,8 @@ func TestNotifyWithoutRecord(t *testing.T) {
 func TestNotifyPublishFailure(t *testing.T) {
 	h := &Handler{Config: pipeline.NotifyConfig{TopicARN: "t"}, SNS: &publisher{err: errors.New("boom")}, Log: quietLog}
 	_, err := lambda.NewHandler(h.Handle).Invoke(context.Background(), goldenInput(t, "notify_ready.json"))
-	if errorType(err) != "PublishFailedError" {
-		t.Fatalf("got %v (type %s), want PublishFailedError", err, errorType(err))
+	if lambdatest.ErrorType(err) != "PublishFailedError" {
+		t.Fatalf("got %v (type %s), want PublishFailedError", err, lambdatest.ErrorType(err))
 	}
 }
 
@@ -147,19 +147,6 @@ func goldenInput(t *testing.T, name string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// errorType is the name aws-lambda-go reports for a handler error, which
-// the state machine's Catch rules match.
-func errorType(err error) string {
-	if err == nil {
-		return "<nil>"
-	}
-	t := reflect.TypeOf(err)
-	if t.Kind() == reflect.Pointer {
-		return t.Elem().Name()
-	}
-	return t.Name()
 }
 
 func TestAdmissionFailuresHaveDistinctEventIDs(t *testing.T) {

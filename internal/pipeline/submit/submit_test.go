@@ -18,7 +18,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -35,6 +34,7 @@ import (
 
 	"github.com/avatar-pipeline/avatar-pipeline/internal/dynamotest"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/face/sample"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/lambdatest"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako/mirakotest"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
@@ -225,17 +225,6 @@ func (e *env) avatars(t *testing.T) []mirako.Avatar {
 		t.Fatal(err)
 	}
 	return avatars
-}
-
-func errType(err error) string {
-	if err == nil {
-		return "<nil>"
-	}
-	ty := reflect.TypeOf(err)
-	if ty.Kind() == reflect.Pointer {
-		return ty.Elem().Name()
-	}
-	return ty.Name()
 }
 
 func TestSubmitHappyPathWithAwkwardKey(t *testing.T) {
@@ -499,8 +488,8 @@ func TestRefusedForLoadWaits(t *testing.T) {
 			}
 			got, err := e.submit(t, st)
 			if tc.wantErr != "" {
-				if errType(err) != tc.wantErr || strings.Contains(err.Error(), mirakotest.DefaultToken) {
-					t.Fatalf("got %v (%s), want %s without the token", err, errType(err), tc.wantErr)
+				if lambdatest.ErrorType(err) != tc.wantErr || strings.Contains(err.Error(), mirakotest.DefaultToken) {
+					t.Fatalf("got %v (%s), want %s without the token", err, lambdatest.ErrorType(err), tc.wantErr)
 				}
 				return
 			}
@@ -672,8 +661,8 @@ func TestConcurrentAttemptsPostOnce(t *testing.T) {
 			switch {
 			case r.err == nil:
 				avatars = append(avatars, r.st.AvatarID)
-			case errType(r.err) != "SubmitInProgressError":
-				t.Errorf("race %d, the losing attempt: got %v (%s), want SubmitInProgressError", i, r.err, errType(r.err))
+			case lambdatest.ErrorType(r.err) != "SubmitInProgressError":
+				t.Errorf("race %d, the losing attempt: got %v (%s), want SubmitInProgressError", i, r.err, lambdatest.ErrorType(r.err))
 			}
 		}
 		if n := e.sim.Stats().BuildsCreated; n != 1 {
@@ -783,8 +772,8 @@ func TestLostReleaseOnlyDelays(t *testing.T) {
 	if until, _ := records.ParseTime(rec.SubmitClaimedUntil); !until.After(e.clock.Now()) {
 		t.Fatalf("the release was not refused (claim until %s): the test must be fixed", rec.SubmitClaimedUntil)
 	}
-	if _, err := e.submit(t, q); errType(err) != "SubmitInProgressError" {
-		t.Fatalf("with the claim unreleased: got %v (%s), want SubmitInProgressError", err, errType(err))
+	if _, err := e.submit(t, q); lambdatest.ErrorType(err) != "SubmitInProgressError" {
+		t.Fatalf("with the claim unreleased: got %v (%s), want SubmitInProgressError", err, lambdatest.ErrorType(err))
 	}
 	started, _ := records.ParseTime(rec.SubmitStartedAt)
 	e.setClaim(t, st, started, e.clock.Now().Add(-time.Second))
@@ -830,7 +819,7 @@ func TestUnreadableTokenFailsAfterAdmission(t *testing.T) {
 	_, err := lambda.NewHandler(h).Invoke(context.Background(), payload)
 	var startup *pipeline.StartupError
 	if !errors.As(err, &startup) || !strings.Contains(err.Error(), "avatar-pipeline/no-such-token") || !strings.Contains(err.Error(), "create-secret") {
-		t.Fatalf("got %v (%s), want a StartupError naming the secret and how to create it", err, errType(err))
+		t.Fatalf("got %v (%s), want a StartupError naming the secret and how to create it", err, lambdatest.ErrorType(err))
 	}
 	if rec := e.record(t, st.BuildID); rec.AvatarID != "" || rec.SubmitStartedAt != "" {
 		t.Errorf("the record has avatar %q and a claim from %q; want neither: the token is read before claiming", rec.AvatarID, rec.SubmitStartedAt)
