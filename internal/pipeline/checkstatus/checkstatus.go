@@ -42,46 +42,54 @@ func (h *Handler) Handle(ctx context.Context, in pipeline.StepInput) (pipeline.S
 	if err != nil {
 		return st, fmt.Errorf("check status of %s: deadline %q: %w", st.BuildID, st.Deadline, err)
 	}
-	schedule := pipeline.Schedule{Interval: h.Config.Interval}
-	timeOut := func() (pipeline.State, error) {
-		st.Finish(now, records.StatusTimedOut, fmt.Sprintf(
-			"Mirako did not finish the build before the deadline (%s, after %d checks); its last status was %s",
-			st.Deadline, st.Checks, st.Status))
-		log.WarnContext(ctx, "timed out", "checks", st.Checks)
-		return st, nil
-	}
 	if st.Checks >= pipeline.MaxChecks {
-		return timeOut()
+		return timeOut(ctx, st, now, log), nil
 	}
 	// Past the deadline there is one last check: the wait before it was cut
 	// to land on the deadline, and a build that finished meanwhile is not
 	// TIMED_OUT.
 	last := !now.Before(deadline)
+	next := pipeline.Schedule{Interval: h.Config.Interval}.Next(now, deadline)
 
 	st.Checks++
 	avatar, err := h.Mirako.Get(ctx, st.AvatarID)
-	if err != nil && last {
-		return timeOut()
+	switch {
+	case err != nil && last:
+		return timeOut(ctx, st, now, log), nil
+	case err != nil:
+		return h.waitOut(ctx, st, err, next, log)
 	}
-	if err != nil {
-		// A fault of Mirako's (an outage, its rate limit) is waited out: the
-		// build goes on at Mirako whatever its status page says, and the
-		// deadline and the check bound end the wait.
-		err = pipeline.MirakoError(h.Metrics, "check status of "+st.BuildID, err)
-		if _, rejected := err.(*pipeline.MirakoRejectedError); rejected {
-			log.ErrorContext(ctx, "status check failed", "error", err)
-			return st, err
-		}
-		st.Outcome = pipeline.OutcomeWaiting
-		wait := schedule.Next(now, deadline)
-		if rl, ok := err.(*pipeline.RateLimitedError); ok && rl.RetryAfter > wait {
-			wait = rl.RetryAfter // Mirako asked for longer
-		}
-		st.WaitSeconds = pipeline.Seconds(wait)
-		log.WarnContext(ctx, "status check met a transient fault; will check again", "error", err)
-		return st, nil
+	st.WaitSeconds = pipeline.Seconds(next)
+	if st, err = apply(st, avatar, now); err != nil {
+		return st, err
 	}
-	st.WaitSeconds = pipeline.Seconds(schedule.Next(now, deadline))
+	if last && !st.Status.Terminal() {
+		return timeOut(ctx, st, now, log), nil
+	}
+	log.InfoContext(ctx, "checked", "status", st.Status, "outcome", st.Outcome, "checks", st.Checks)
+	return st, nil
+}
+
+// waitOut answers a failed check. A fault of Mirako's (an outage, its rate
+// limit) is waited out: the build goes on at Mirako whatever its status
+// page says, and the deadline and the check bound end the wait. A refusal
+// for good is the step's error.
+func (h *Handler) waitOut(ctx context.Context, st pipeline.State, err error, next time.Duration, log *slog.Logger) (pipeline.State, error) {
+	err = pipeline.MirakoError(h.Metrics, "check status of "+st.BuildID, err)
+	if _, rejected := err.(*pipeline.MirakoRejectedError); rejected {
+		log.ErrorContext(ctx, "status check failed", "error", err)
+		return st, err
+	}
+	if rl, ok := err.(*pipeline.RateLimitedError); ok && rl.RetryAfter > next {
+		next = rl.RetryAfter // Mirako asked for longer
+	}
+	st.Outcome, st.WaitSeconds = pipeline.OutcomeWaiting, pipeline.Seconds(next)
+	log.WarnContext(ctx, "status check met a transient fault; will check again", "error", err)
+	return st, nil
+}
+
+// apply records the status Mirako reported.
+func apply(st pipeline.State, avatar *mirako.Avatar, now time.Time) (pipeline.State, error) {
 	previous := st.Status
 	switch avatar.Status {
 	case mirako.StatusReady:
@@ -96,9 +104,6 @@ func (h *Handler) Handle(ctx context.Context, in pipeline.StepInput) (pipeline.S
 		st.Finish(now, records.StatusError, "Mirako reported the build as ERROR (Mirako gives no reason; check the portrait against its guidance and retry)")
 	case mirako.StatusPending, mirako.StatusBuilding:
 		st.Status = records.Status(avatar.Status)
-		if last {
-			return timeOut()
-		}
 		st.Outcome = pipeline.OutcomeWaiting
 		if st.Status != previous {
 			st.Outcome = pipeline.OutcomeProgress
@@ -108,6 +113,14 @@ func (h *Handler) Handle(ctx context.Context, in pipeline.StepInput) (pipeline.S
 		return st, &pipeline.MirakoRejectedError{Op: "check status of " + st.BuildID,
 			Err: fmt.Errorf("Mirako returned unknown status %q", avatar.Status)}
 	}
-	log.InfoContext(ctx, "checked", "status", st.Status, "outcome", st.Outcome, "checks", st.Checks)
 	return st, nil
+}
+
+// timeOut ends the build TIMED_OUT, naming its last status.
+func timeOut(ctx context.Context, st pipeline.State, now time.Time, log *slog.Logger) pipeline.State {
+	st.Finish(now, records.StatusTimedOut, fmt.Sprintf(
+		"Mirako did not finish the build before the deadline (%s, after %d checks); its last status was %s",
+		st.Deadline, st.Checks, st.Status))
+	log.WarnContext(ctx, "timed out", "checks", st.Checks)
+	return st
 }
