@@ -8,6 +8,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"image"
 	_ "image/jpeg"
@@ -15,6 +16,8 @@ import (
 	"os"
 
 	_ "golang.org/x/image/webp" // a few calibration photos are WebP files named .jpg
+
+	"github.com/avatar-pipeline/avatar-pipeline/internal/portrait"
 )
 
 var commands = map[string]func(args []string) error{
@@ -35,15 +38,19 @@ func main() {
 	}
 }
 
+// readImage decodes a photo and turns it upright by its EXIF orientation, as the portrait checks
+// do before they call the detector.
 func readImage(name string) (image.Image, error) {
-	f, err := os.Open(name)
+	b, err := os.ReadFile(name)
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	img, _, err := image.Decode(f)
+	img, _, err := image.Decode(bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	return img, nil
+	// Header also judges the picture (a Problem for one too small, say); only its orientation
+	// is wanted here, and it is 1 when the file has none.
+	info, _ := portrait.Header(bytes.NewReader(b), int64(len(b)))
+	return orient(img, info.Orientation), nil
 }
