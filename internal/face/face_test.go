@@ -51,6 +51,7 @@ func TestDetectComposites(t *testing.T) {
 			[]string{CodeSmallFace}},
 		{"mirrored", mirrorRGBA(astro), nil},
 		{"head tilted 25°", rotateRGBA(astro, 25), nil},
+		{"head tilted 40° the other way", rotateRGBA(astro, -40), nil}, // found only by the second look (refined)
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			faces, err := New().Detect(tc.img)
