@@ -335,23 +335,7 @@ func (wk *work) orient(o int) *work {
 	}
 	for y := range h {
 		for x := range w {
-			var dx, dy int
-			switch o {
-			case 2:
-				dx, dy = w-1-x, y
-			case 3:
-				dx, dy = w-1-x, h-1-y
-			case 4:
-				dx, dy = x, h-1-y
-			case 5:
-				dx, dy = y, x
-			case 6:
-				dx, dy = h-1-y, x
-			case 7:
-				dx, dy = h-1-y, w-1-x
-			case 8:
-				dx, dy = y, w-1-x
-			}
+			dx, dy := UprightPoint(o, x, y, w, h)
 			for _, p := range planes {
 				p[1][dy*out.w+dx] = p[0][y*w+x]
 			}

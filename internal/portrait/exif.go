@@ -54,3 +54,26 @@ func exifOrientation(b []byte) int {
 	}
 	return 0
 }
+
+// UprightPoint is where pixel (x, y) of a w×h picture stored with EXIF orientation o (1–8) lands
+// once the picture is turned upright; 6, a phone held upright whose sensor stored the picture on
+// its side, turns it a quarter clockwise.
+func UprightPoint(o, x, y, w, h int) (int, int) {
+	switch o {
+	case 2:
+		return w - 1 - x, y
+	case 3:
+		return w - 1 - x, h - 1 - y
+	case 4:
+		return x, h - 1 - y
+	case 5:
+		return y, x
+	case 6:
+		return h - 1 - y, x
+	case 7:
+		return h - 1 - y, w - 1 - x
+	case 8:
+		return y, w - 1 - x
+	}
+	return x, y
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/avatar-pipeline/avatar-pipeline/internal/portrait"
 	xdraw "golang.org/x/image/draw"
 )
 
@@ -52,9 +53,8 @@ func scaled(img image.Image, side int) *image.RGBA {
 	return out
 }
 
-// orient turns img upright according to the EXIF orientation o (1–8; anything else leaves it
-// as it is): 6, a phone held upright whose sensor stored the picture on its side, turns it a
-// quarter clockwise.
+// orient turns img upright according to the EXIF orientation o, as the portrait checks do (1 or
+// anything outside 1–8 leaves it as it is).
 func orient(img image.Image, o int) image.Image {
 	if o < 2 || o > 8 {
 		return img
@@ -68,23 +68,7 @@ func orient(img image.Image, o int) image.Image {
 	out := image.NewRGBA(image.Rect(0, 0, ow, oh))
 	for y := range h {
 		for x := range w {
-			var dx, dy int
-			switch o {
-			case 2:
-				dx, dy = w-1-x, y
-			case 3:
-				dx, dy = w-1-x, h-1-y
-			case 4:
-				dx, dy = x, h-1-y
-			case 5:
-				dx, dy = y, x
-			case 6:
-				dx, dy = h-1-y, x
-			case 7:
-				dx, dy = h-1-y, w-1-x
-			case 8:
-				dx, dy = y, w-1-x
-			}
+			dx, dy := portrait.UprightPoint(o, x, y, w, h)
 			out.Set(dx, dy, img.At(b.Min.X+x, b.Min.Y+y))
 		}
 	}
