@@ -36,7 +36,9 @@ func (n Notification) Event(v any) error {
 // Webhook is the stack's receiver of the pipeline's signed deliveries, an
 // http.Handler, as a user's would be: it verifies each with the Standard
 // Webhooks reference library (refusing what does not verify), prints it and
-// keeps it for tests. Answer, when set, decides the status of each
+// keeps it for tests. It deduplicates on webhook-id, as docs/webhooks.md
+// asks of every receiver (SNS and SQS deliver at least once): a second
+// accepted delivery of an id is answered 2xx and only counted. Answer, when set, decides the status of each
 // verified delivery (tests use it to make deliveries fail; SetAnswer sets
 // it while the stack runs).
 type Webhook struct {
@@ -46,6 +48,8 @@ type Webhook struct {
 	verifier *standardwebhooks.Webhook
 	mu       sync.Mutex
 	got      []Notification
+	seen     map[string]bool // ids of got
+	repeats  int
 	refused  int
 	changed  chan struct{} // closed and replaced on every arrival
 }
@@ -56,7 +60,7 @@ func NewWebhook(secret string, print func(Notification)) (*Webhook, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the webhook secret: %w", err)
 	}
-	return &Webhook{Print: print, verifier: v, changed: make(chan struct{})}, nil
+	return &Webhook{Print: print, verifier: v, seen: map[string]bool{}, changed: make(chan struct{})}, nil
 }
 
 // ServeHTTP receives one delivery.
@@ -83,11 +87,17 @@ func (w *Webhook) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	if status/100 == 2 {
 		w.mu.Lock()
-		w.got = append(w.got, n)
-		close(w.changed)
-		w.changed = make(chan struct{})
+		first := !w.seen[n.MessageID]
+		if first {
+			w.seen[n.MessageID] = true
+			w.got = append(w.got, n)
+			close(w.changed)
+			w.changed = make(chan struct{})
+		} else {
+			w.repeats++
+		}
 		w.mu.Unlock()
-		if w.Print != nil {
+		if first && w.Print != nil {
 			w.Print(n)
 		}
 	}
@@ -106,6 +116,13 @@ func (w *Webhook) Notifications() []Notification {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]Notification(nil), w.got...)
+}
+
+// Repeats is how many accepted deliveries repeated an id already received.
+func (w *Webhook) Repeats() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.repeats
 }
 
 // Refused is how many deliveries failed verification.

@@ -80,6 +80,9 @@ func TestWebhook(t *testing.T) {
 		t.Errorf("got %d refused, want the tampered and the foreign delivery", w.Refused())
 	}
 
+	if got := deliver(t, w, testSecret, "evt-1", ready, false); got != http.StatusNoContent || w.Repeats() != 1 {
+		t.Errorf("evt-1 again: got %d with %d repeats, want 204 and the repeat counted", got, w.Repeats())
+	}
 	got := w.Notifications()
 	if len(got) != 1 || got[0].MessageID != "evt-1" || len(printed) != 1 {
 		t.Fatalf("got notifications %+v (printed %d), want evt-1 once", got, len(printed))
