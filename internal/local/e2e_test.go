@@ -56,10 +56,10 @@ func TestE2EPortraitBecomesReady(t *testing.T) {
 		t.Errorf("got %d simulator builds, want 1", got)
 	}
 
-	events := waitEvent(ctx, t, s, id, "avatar.build.ready")
+	waitEvent(ctx, t, s, id, "avatar.build.ready")
 	// Give a stray second notification time to arrive.
 	time.Sleep(time.Second)
-	events = eventsFor(t, s.Notifications(), id)
+	events := eventsFor(t, s.Notifications(), id)
 	if len(events) != 1 {
 		t.Fatalf("got %d notifications %+v, want 1", len(events), events)
 	}
