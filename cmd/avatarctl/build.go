@@ -169,8 +169,8 @@ func put(ctx context.Context, c *conn, path, key, name string, rep fileReport) (
 	return up, nil
 }
 
-func contentType(format string) string {
-	switch portrait.Format(format) {
+func contentType(format portrait.Format) string {
+	switch format {
 	case portrait.JPEG:
 		return "image/jpeg"
 	case portrait.PNG:

@@ -13,32 +13,26 @@ import (
 )
 
 // fileReport is the portrait report of one file: `check --json` prints an
-// array of them, with exactly these field names.
+// array of them, with the field names of portrait.Report and the file's name.
 type fileReport struct {
-	File         string               `json:"file"`
-	Verdict      string               `json:"verdict"`
-	Reasons      []string             `json:"reasons"`
-	ReasonCodes  []string             `json:"reason_codes"`
-	Warnings     []string             `json:"warnings"`
-	WarningCodes []string             `json:"warning_codes"`
-	Faces        []portrait.FoundFace `json:"faces"` // boxes in the picture's pixels
-	Format       string               `json:"format"`
-	Width        int                  `json:"width"`
-	Height       int                  `json:"height"`
-	Bytes        int64                `json:"bytes"`
+	File string `json:"file"`
+	portrait.Report
+	// Faces shadows Report's, which is omitted when empty: check --json
+	// always prints it, [] when no face was found.
+	Faces []portrait.FoundFace `json:"faces"` // boxes in the picture's pixels
 
 	// err is a failure to read the file: no verdict could be reached.
 	err error
 }
 
-func (r fileReport) accepted() bool { return r.err == nil && r.Verdict == string(portrait.Accept) }
+func (r fileReport) accepted() bool { return r.err == nil && r.Accepted() }
 
 // checkFile runs the portrait checks on a file, as Submit runs them on the
 // uploaded object (with policy).
 func checkFile(path string, policy portrait.Policy) fileReport {
 	failed := func(err error) fileReport {
-		return fileReport{File: path, Verdict: string(portrait.Reject), Reasons: []string{err.Error()}, ReasonCodes: []string{"unreadable"},
-			Warnings: []string{}, WarningCodes: []string{}, Faces: []portrait.FoundFace{}, err: err}
+		return fileReport{File: path, Report: portrait.Report{Verdict: portrait.Reject, Reasons: []string{err.Error()},
+			ReasonCodes: []string{"unreadable"}, Warnings: []string{}, WarningCodes: []string{}}, Faces: []portrait.FoundFace{}, err: err}
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -57,19 +51,8 @@ func checkFile(path string, policy portrait.Policy) fileReport {
 	if err != nil {
 		return failed(fmt.Errorf("read %s: %w", path, err))
 	}
-	return fileReport{
-		File:         path,
-		Verdict:      string(rep.Verdict),
-		Reasons:      rep.Reasons,
-		ReasonCodes:  rep.ReasonCodes,
-		Warnings:     rep.Warnings,
-		WarningCodes: rep.WarningCodes,
-		Faces:        append([]portrait.FoundFace{}, rep.Faces...),
-		Format:       string(rep.Format),
-		Width:        rep.Width,
-		Height:       rep.Height,
-		Bytes:        rep.Bytes,
-	}
+	rep.Metrics = nil // the quality measures are not part of check's output
+	return fileReport{File: path, Report: rep, Faces: append([]portrait.FoundFace{}, rep.Faces...)}
 }
 
 // writeReports writes portrait reports for people: a line per file with its
@@ -81,13 +64,13 @@ func writeReports(w io.Writer, reps []fileReport, s style) error {
 			fmt.Fprintf(&b, "%s: %s %s\n", r.File, s.paint(sgrRed, "error"), r.err)
 			continue
 		}
-		verdict := s.paint(sgrGreen, r.Verdict)
+		verdict := s.paint(sgrGreen, string(r.Verdict))
 		if !r.accepted() {
-			verdict = s.paint(sgrRed, r.Verdict)
+			verdict = s.paint(sgrRed, string(r.Verdict))
 		}
 		var facts []string
 		if r.Format != "" {
-			facts = append(facts, r.Format)
+			facts = append(facts, string(r.Format))
 		}
 		if r.Width > 0 && r.Height > 0 {
 			facts = append(facts, fmt.Sprintf("%d×%d", r.Width, r.Height))

@@ -168,16 +168,16 @@ func TestRecordJSON(t *testing.T) {
 func TestCheckFormat(t *testing.T) {
 	none := []string{}
 	reps := []fileReport{
-		{File: "ada.jpg", Verdict: "accept", Reasons: none, ReasonCodes: none, Warnings: none, WarningCodes: none,
-			Faces: []portrait.FoundFace{{Box: [4]int{352, 132, 546, 326}, Kind: face.Frontal, Eyes: 2}}, Format: "jpeg", Width: 1024, Height: 1024, Bytes: 1234567},
-		{File: "dim.jpg", Verdict: "accept", Reasons: none, ReasonCodes: none, Warnings: []string{"the portrait is dark (mean brightness 41 of 255); light the face evenly"},
-			WarningCodes: []string{portrait.CodeDark}, Faces: []portrait.FoundFace{{Box: [4]int{280, 100, 440, 260}, Kind: face.Frontal, Eyes: 2}},
-			Format: "jpeg", Width: 800, Height: 800, Bytes: 240000},
-		{File: "tiny.png", Verdict: "reject", Reasons: []string{"the image is 300×200; Mirako needs at least 512×512", "the image is 3:2; Mirako needs a square or 16:9 picture"},
-			ReasonCodes: []string{portrait.CodeTooSmall, portrait.CodeAspect}, Warnings: none, WarningCodes: none, Faces: []portrait.FoundFace{},
-			Format: "png", Width: 300, Height: 200, Bytes: 10240},
-		{File: "notes.txt", Verdict: "reject", Reasons: []string{"the file is not a JPEG or PNG image"}, ReasonCodes: []string{portrait.CodeFormat},
-			Warnings: none, WarningCodes: none, Faces: []portrait.FoundFace{}, Bytes: 21},
+		{File: "ada.jpg", Report: portrait.Report{Verdict: "accept", Reasons: none, ReasonCodes: none, Warnings: none, WarningCodes: none,
+			Format: "jpeg", Width: 1024, Height: 1024, Bytes: 1234567}, Faces: []portrait.FoundFace{{Box: [4]int{352, 132, 546, 326}, Kind: face.Frontal, Eyes: 2}}},
+		{File: "dim.jpg", Report: portrait.Report{Verdict: "accept", Reasons: none, ReasonCodes: none, Warnings: []string{"the portrait is dark (mean brightness 41 of 255); light the face evenly"},
+			WarningCodes: []string{portrait.CodeDark}, Format: "jpeg", Width: 800, Height: 800, Bytes: 240000},
+			Faces: []portrait.FoundFace{{Box: [4]int{280, 100, 440, 260}, Kind: face.Frontal, Eyes: 2}}},
+		{File: "tiny.png", Report: portrait.Report{Verdict: "reject", Reasons: []string{"the image is 300×200; Mirako needs at least 512×512", "the image is 3:2; Mirako needs a square or 16:9 picture"},
+			ReasonCodes: []string{portrait.CodeTooSmall, portrait.CodeAspect}, Warnings: none, WarningCodes: none,
+			Format: "png", Width: 300, Height: 200, Bytes: 10240}, Faces: []portrait.FoundFace{}},
+		{File: "notes.txt", Report: portrait.Report{Verdict: "reject", Reasons: []string{"the file is not a JPEG or PNG image"}, ReasonCodes: []string{portrait.CodeFormat},
+			Warnings: none, WarningCodes: none, Bytes: 21}, Faces: []portrait.FoundFace{}},
 	}
 	for _, tc := range []struct {
 		golden string
