@@ -9,8 +9,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
+	smithyrand "github.com/aws/smithy-go/rand"
 	"github.com/spf13/cobra"
 
 	"github.com/avatar-pipeline/avatar-pipeline/internal/records"
@@ -89,63 +91,43 @@ follow the new build as 'avatarctl wait' does.`,
 	return cmd
 }
 
-// objectCreated is an EventBridge "Object Created" event from Amazon S3, in
-// the shape EventBridge delivers it, plus the retry_of field `retry` adds.
-type objectCreated struct {
-	Version    string   `json:"version"`
-	ID         string   `json:"id"`
-	DetailType string   `json:"detail-type"`
-	Source     string   `json:"source"`
-	Account    string   `json:"account"`
-	Time       string   `json:"time"`
-	Region     string   `json:"region"`
-	Resources  []string `json:"resources"`
-	Detail     struct {
-		Version string `json:"version"`
-		Bucket  struct {
-			Name string `json:"name"`
-		} `json:"bucket"`
-		Object struct {
-			Key       string `json:"key"`
-			Size      int64  `json:"size"`
-			ETag      string `json:"etag"`
-			VersionID string `json:"version-id,omitempty"`
-		} `json:"object"`
-		RequestID string `json:"request-id"`
-		Requester string `json:"requester"`
-		Reason    string `json:"reason"`
-	} `json:"detail"`
+// retryInput is the workflow input of a retry: an EventBridge event, plus
+// the retry_of field the pipeline reads.
+type retryInput struct {
+	events.EventBridgeEvent
 	RetryOf string `json:"retry_of"`
 }
 
 // retryEvent is the workflow input that retries rec: the "Object Created"
-// event of rec's object, with retry_of set to rec's build id. The region
-// and account are the state machine's.
+// event of rec's object, in the shape S3 sends it to EventBridge, with
+// retry_of set to rec's build id. The region and account are the state
+// machine's.
 func retryEvent(rec records.Record, stateMachineARN string, now time.Time) ([]byte, error) {
 	if rec.Bucket == "" || rec.Key == "" {
 		return nil, fmt.Errorf("build %s names no object (bucket %q, key %q): there is nothing to retry", rec.BuildID, rec.Bucket, rec.Key)
 	}
-	var e objectCreated
-	e.Version = "0"
-	e.ID = randomUUID()
-	e.DetailType = "Object Created"
-	e.Source = "aws.s3"
+	object := map[string]any{"key": eventKey(rec.Key), "size": rec.Size, "etag": rec.ETag}
+	if rec.VersionID != "" {
+		object["version-id"] = rec.VersionID
+	}
+	detail, err := json.Marshal(map[string]any{"version": "0", "bucket": map[string]string{"name": rec.Bucket}, "object": object,
+		"request-id": randomHex(8), "requester": "avatarctl", "reason": "PutObject"})
+	if err != nil {
+		return nil, err
+	}
+	id, err := smithyrand.NewUUID(rand.Reader).GetUUID()
+	if err != nil {
+		return nil, err
+	}
+	e := retryInput{RetryOf: rec.BuildID}
+	e.Version, e.ID, e.DetailType, e.Source = "0", id, "Object Created", "aws.s3"
 	// arn:aws:states:REGION:ACCOUNT:stateMachine:NAME
 	if parts := strings.Split(stateMachineARN, ":"); len(parts) >= 5 {
-		e.Region, e.Account = parts[3], parts[4]
+		e.Region, e.AccountID = parts[3], parts[4]
 	}
-	e.Time = now.UTC().Format(time.RFC3339)
+	e.Time = now.UTC().Truncate(time.Second)
 	e.Resources = []string{"arn:aws:s3:::" + rec.Bucket}
-	e.Detail.Version = "0"
-	e.Detail.Bucket.Name = rec.Bucket
-	e.Detail.Object.Key = eventKey(rec.Key)
-	e.Detail.Object.Size = rec.Size
-	e.Detail.Object.ETag = rec.ETag
-	e.Detail.Object.VersionID = rec.VersionID
-	e.Detail.RequestID = randomHex(8)
-	e.Detail.Requester = "avatarctl"
-	e.Detail.Reason = "PutObject"
-	e.RetryOf = rec.BuildID
+	e.Detail = detail
 	return json.Marshal(e)
 }
 
@@ -164,14 +146,4 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
 	return hex.EncodeToString(b)
-}
-
-// randomUUID returns a version 4 UUID, the form of EventBridge event ids.
-func randomUUID() string {
-	b := make([]byte, 16)
-	rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	h := hex.EncodeToString(b)
-	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
 }
