@@ -55,17 +55,6 @@ type resources struct {
 	StateMachineARN string
 }
 
-// stackOutputs maps the template's output names to the resources' fields.
-var stackOutputs = []struct {
-	name string
-	set  func(*resources, string)
-}{
-	{"BucketName", func(r *resources, v string) { r.Bucket = v }},
-	{"TableName", func(r *resources, v string) { r.Table = v }},
-	{"TopicArn", func(r *resources, v string) { r.TopicARN = v }},
-	{"StateMachineArn", func(r *resources, v string) { r.StateMachineARN = v }},
-}
-
 // globalOptions are the flags every command shares, and the connection
 // they lead to, made on first use.
 type globalOptions struct {
@@ -222,12 +211,13 @@ func (c *conn) stackResources(ctx context.Context) (resources, error) {
 		values[aws.ToString(o.OutputKey)] = aws.ToString(o.OutputValue)
 	}
 	var missing []string
-	for _, o := range stackOutputs {
-		v := values[o.name]
-		if v == "" {
+	for _, o := range []struct {
+		name  string
+		field *string
+	}{{"BucketName", &res.Bucket}, {"TableName", &res.Table}, {"TopicArn", &res.TopicARN}, {"StateMachineArn", &res.StateMachineARN}} {
+		if *o.field = values[o.name]; *o.field == "" {
 			missing = append(missing, o.name)
 		}
-		o.set(&res, v)
 	}
 	if len(missing) > 0 {
 		return res, fmt.Errorf("stack %s (%s) has no output %s: is it an avatar-pipeline stack? Deploy the current template, or name the right stack with --stack",
@@ -266,26 +256,28 @@ func (c *conn) explain(err error) error {
 		}
 		return &hintError{msg: fmt.Sprintf("cannot reach the AWS endpoint of %s: check the network, --endpoint and AWS_ENDPOINT_URL", c.where()), err: err}
 	case errors.As(err, &rnf):
-		if c.local {
-			return &hintError{msg: fmt.Sprintf("table %s not found at %s: is the local stack running? Start it with 'make local' (or 'avatarctl local')", c.res.Table, c.endpoint), err: err}
-		}
-		return &hintError{msg: fmt.Sprintf("table %s (output TableName of %s) not found: was the stack deleted? Check it with 'aws cloudformation describe-stacks --stack-name %s'", c.res.Table, c.where(), c.stackName), err: err}
+		return c.missing("table", c.res.Table, "TableName", err)
 	case errors.As(err, &smd):
-		if c.local {
-			return &hintError{msg: fmt.Sprintf("state machine %s not found at %s: is the local stack running? Start it with 'make local'", c.res.StateMachineARN, c.endpoint), err: err}
-		}
-		return &hintError{msg: fmt.Sprintf("state machine %s (output StateMachineArn of %s) not found: was the stack deleted?", c.res.StateMachineARN, c.where()), err: err}
+		return c.missing("state machine", c.res.StateMachineARN, "StateMachineArn", err)
 	case errors.As(err, &ae) && ae.ErrorCode() == "NoSuchBucket":
-		if c.local {
-			return &hintError{msg: fmt.Sprintf("bucket %s not found at %s: is the local stack running? Start it with 'make local'", c.res.Bucket, c.endpoint), err: err}
-		}
-		return &hintError{msg: fmt.Sprintf("bucket %s (output BucketName of %s) not found: was the stack deleted?", c.res.Bucket, c.where()), err: err}
+		return c.missing("bucket", c.res.Bucket, "BucketName", err)
 	case errors.As(err, &ae) && slices.Contains(credentialErrors, ae.ErrorCode()):
 		return &hintError{msg: "AWS refused the credentials: refresh them ('aws sso login', 'aws configure') or choose another profile with --profile", err: err}
 	case errors.As(err, &ae) && (ae.ErrorCode() == "AccessDenied" || ae.ErrorCode() == "AccessDeniedException"):
 		return &hintError{msg: fmt.Sprintf("AWS denied access to a resource of %s: your identity needs permission to use the stack's bucket, table and state machine", c.where()), err: err}
 	}
 	return err
+}
+
+// missing explains err, which says that a resource of the stack (a table,
+// state machine or bucket, read from output) is not there.
+func (c *conn) missing(kind, name, output string, err error) error {
+	if c.local {
+		return &hintError{msg: fmt.Sprintf("%s %s not found at %s: is the local stack running? Start it with 'make local' (or 'avatarctl local')",
+			kind, name, c.endpoint), err: err}
+	}
+	return &hintError{msg: fmt.Sprintf("%s %s (output %s of %s) not found: was the stack deleted? Check it with 'aws cloudformation describe-stacks --stack-name %s'",
+		kind, name, output, c.where(), c.stackName), err: err}
 }
 
 // credentialErrors are the error codes of requests whose credentials are
