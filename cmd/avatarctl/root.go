@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime/debug"
-	"strings"
 
 	"github.com/spf13/cobra"
 )
@@ -67,35 +66,15 @@ func execute(root *cobra.Command) int {
 //	go build -ldflags "-X main.version=v1.2.0" ./cmd/avatarctl
 var version string
 
-// versionString is version, else the module version and VCS revision the
-// Go toolchain recorded in the binary.
+// versionString is version, else the version the Go toolchain recorded in
+// the binary: a tag, or a pseudo-version naming the commit (with +dirty for
+// uncommitted changes), as go build does since Go 1.24.
 func versionString() string {
 	if version != "" {
 		return version
 	}
-	info, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		return info.Main.Version
 	}
-	v := info.Main.Version
-	var rev, modified string
-	for _, s := range info.Settings {
-		switch s.Key {
-		case "vcs.revision":
-			rev = s.Value
-		case "vcs.modified":
-			modified = s.Value
-		}
-	}
-	if v != "" && v != "(devel)" {
-		return v
-	}
-	if rev == "" {
-		return "devel"
-	}
-	rev = rev[:min(len(rev), 12)]
-	if modified == "true" {
-		rev += "-dirty"
-	}
-	return strings.Join([]string{"devel", rev}, "+")
+	return "devel"
 }
