@@ -20,18 +20,15 @@ import (
 type localOptions struct {
 	addr            string
 	simAddr         string
-	buildSeconds    float64
 	pollSeconds     int
 	deadlineSeconds int
-	faultRate       float64
-	seed            int64
 	notifyOnSubmit  bool
 	verbose         bool
 	strict          bool
 	maxInFlight     int
 	webhookURL      string
 	webhookSecret   string
-	sim             *mirakotest.Config // --sim-max-builds, --sim-outage-seconds
+	sim             *mirakotest.Config // addSimFlags
 }
 
 // newLocalCmd returns `avatarctl local`, which runs the whole pipeline on
@@ -67,11 +64,8 @@ Example:
 	f := cmd.Flags()
 	f.StringVar(&o.addr, "addr", local.DefaultAddr, "the AWS endpoint's address (a loopback host:port; port 0 picks a free one)")
 	f.StringVar(&o.simAddr, "sim-addr", local.DefaultSimAddr, "the Mirako simulator's address")
-	f.Float64Var(&o.buildSeconds, "build-seconds", 20, "seconds a simulated build takes")
 	f.IntVar(&o.pollSeconds, "poll-seconds", 0, "head start and interval of status checks, for quick local runs (0: the template's 120 s and 30 s)")
 	f.IntVar(&o.deadlineSeconds, "deadline-seconds", 0, "seconds after submission before a build is TIMED_OUT (0: the template's, shortened to suit --poll-seconds)")
-	f.Float64Var(&o.faultRate, "fault-rate", 0, "probability (0 to 1) that a simulator request gets a transient fault")
-	f.Int64Var(&o.seed, "seed", 1, "seed of the simulator's avatar ids and faults")
 	f.BoolVar(&o.notifyOnSubmit, "notify-on-submit", false, "also notify when a portrait is submitted to Mirako")
 	f.BoolVarP(&o.verbose, "verbose", "v", false, "also print the functions' logs and moto's request log")
 	f.BoolVar(&o.strict, "strict", false, "reject portraits with quality warnings too (the StrictPortraitChecks parameter)")
@@ -84,22 +78,20 @@ Example:
 
 func runLocal(cmd *cobra.Command, o localOptions) error {
 	switch {
-	case o.buildSeconds < 0:
-		return fmt.Errorf("--build-seconds %v: must not be negative", o.buildSeconds)
 	case o.pollSeconds < 0:
 		return fmt.Errorf("--poll-seconds %d: must not be negative", o.pollSeconds)
 	case o.deadlineSeconds < 0:
 		return fmt.Errorf("--deadline-seconds %d: must not be negative", o.deadlineSeconds)
-	case o.faultRate < 0 || o.faultRate > 1:
-		return fmt.Errorf("--fault-rate %v: must be between 0 and 1", o.faultRate)
+	case o.sim.FaultRate < 0 || o.sim.FaultRate > 1:
+		return fmt.Errorf("--fault-rate %v: must be between 0 and 1", o.sim.FaultRate)
 	}
 	out := cmd.OutOrStdout()
 	opts := local.Options{
 		Addr:            o.addr,
 		SimAddr:         o.simAddr,
-		BuildTime:       seconds(o.buildSeconds),
-		FaultRate:       o.faultRate,
-		Seed:            o.seed,
+		BuildTime:       o.sim.BuildTime,
+		FaultRate:       o.sim.FaultRate,
+		Seed:            o.sim.Seed,
 		PollSeconds:     o.pollSeconds,
 		DeadlineSeconds: o.deadlineSeconds,
 		NotifyOnSubmit:  o.notifyOnSubmit,
@@ -147,7 +139,7 @@ func printReady(w io.Writer, s *local.Stack, o localOptions) {
 	fmt.Fprintf(w, "local stack ready at %s\n", s.Endpoint)
 	if s.Sim != nil {
 		fmt.Fprintf(w, "  Mirako simulator at %s (counters: %s/_sim/stats); builds take %s\n",
-			s.MirakoURL, s.MirakoURL, seconds(o.buildSeconds).Round(time.Millisecond))
+			s.MirakoURL, s.MirakoURL, o.sim.BuildTime.Round(time.Millisecond))
 	} else {
 		fmt.Fprintf(w, "  Mirako API at %s (real builds, billed)\n", s.MirakoURL)
 	}

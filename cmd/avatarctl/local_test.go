@@ -33,7 +33,7 @@ func TestLocalRefusesBadFlagsAndTakenPorts(t *testing.T) {
 		{[]string{"local", "--addr", "127.0.0.1:0", "--sim-addr", taken}, taken + ": the address is already in use"},
 		{[]string{"local", "--fault-rate", "2"}, "--fault-rate 2: must be between 0 and 1"},
 		{[]string{"local", "--poll-seconds", "-1"}, "--poll-seconds -1: must not be negative"},
-		{[]string{"local", "--build-seconds", "-1"}, "--build-seconds -1: must not be negative"},
+		{[]string{"local", "--build-seconds", "-1"}, `"--build-seconds" flag: must be a number of seconds, not negative`},
 	}
 	for _, tc := range tests {
 		r := avatarctl(t, tc.args...)

@@ -22,15 +22,8 @@ import (
 
 // simOptions are the flags of avatarctl sim.
 type simOptions struct {
-	addr         string
-	token        string
-	buildSeconds float64
-	faultRate    float64
-	seed         int64
-	slowSeconds  float64
-	rateLimit    int
-	rateWindow   time.Duration
-	shared       *mirakotest.Config // from addSimFlags
+	addr string
+	cfg  *mirakotest.Config // the simulator's: addSimFlags, then the flags of sim alone
 }
 
 // newSimCmd returns `avatarctl sim`, which serves the Mirako simulator until SIGINT or SIGTERM.
@@ -66,22 +59,24 @@ Example:
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.addr, "addr", local.DefaultSimAddr, "address to listen on (host:port; port 0 picks a free one)")
-	f.StringVar(&o.token, "token", mirakotest.DefaultToken, "bearer token the simulator accepts")
-	f.Float64Var(&o.buildSeconds, "build-seconds", 20, "seconds a build takes from POST to READY (PENDING for the first tenth)")
-	f.Float64Var(&o.faultRate, "fault-rate", 0, "probability (0 to 1) that a /v1 request gets a random fault")
-	f.Int64Var(&o.seed, "seed", 1, "seed of avatar ids and random faults")
-	f.Float64Var(&o.slowSeconds, "slow-seconds", mirakotest.DefaultSlowDelay.Seconds(), "how long a slow fault stalls")
-	f.IntVar(&o.rateLimit, "rate-limit", 0, "requests allowed per --rate-window (0: no limit); the excess gets 429")
-	f.DurationVar(&o.rateWindow, "rate-window", mirakotest.DefaultRateWindow, "window of --rate-limit")
-	o.shared = addSimFlags(f)
+	o.cfg = addSimFlags(f)
+	o.cfg.SlowDelay = mirakotest.DefaultSlowDelay
+	f.StringVar(&o.cfg.Token, "token", mirakotest.DefaultToken, "bearer token the simulator accepts")
+	f.Var((*secondsFlag)(&o.cfg.SlowDelay), "slow-seconds", "how long a slow fault stalls")
+	f.IntVar(&o.cfg.RateLimit, "rate-limit", 0, "requests allowed per --rate-window (0: no limit); the excess gets 429")
+	f.DurationVar(&o.cfg.RateWindow, "rate-window", mirakotest.DefaultRateWindow, "window of --rate-limit")
 	return cmd
 }
 
-// addSimFlags registers the simulator flags that avatarctl sim and avatarctl local share,
-// --sim-max-builds and --sim-outage-seconds, on f. Once f is parsed, the Config it returns holds
-// their MaxBuilds and Outage; a negative value fails the parse, naming the flag.
+// addSimFlags registers the simulator flags that avatarctl sim and avatarctl local share on f:
+// --build-seconds, --fault-rate, --seed, --sim-max-builds and --sim-outage-seconds. Once f is
+// parsed, the Config it returns holds their values; a negative count or number of seconds fails
+// the parse, naming the flag. The commands check --fault-rate.
 func addSimFlags(f *pflag.FlagSet) *mirakotest.Config {
-	cfg := &mirakotest.Config{}
+	cfg := &mirakotest.Config{BuildTime: 20 * time.Second}
+	f.Var((*secondsFlag)(&cfg.BuildTime), "build-seconds", "seconds a simulated build takes from POST to READY (PENDING for the first tenth)")
+	f.Float64Var(&cfg.FaultRate, "fault-rate", 0, "probability (0 to 1) that a simulator request gets a random fault")
+	f.Int64Var(&cfg.Seed, "seed", 1, "seed of the simulator's avatar ids and random faults")
 	f.Var((*countFlag)(&cfg.MaxBuilds), "sim-max-builds",
 		"builds the Mirako simulator lets be PENDING or BUILDING at once; a POST beyond gets 429 with Retry-After (0: no limit)")
 	f.Var((*secondsFlag)(&cfg.Outage), "sim-outage-seconds",
@@ -120,31 +115,20 @@ func (d *secondsFlag) Set(s string) error {
 }
 
 func runSim(cmd *cobra.Command, o simOptions) error {
+	cfg := *o.cfg
 	switch {
-	case o.token == "":
+	case cfg.Token == "":
 		return errors.New("--token must not be empty")
-	case o.buildSeconds < 0:
-		return fmt.Errorf("--build-seconds %v: must not be negative", o.buildSeconds)
-	case o.faultRate < 0 || o.faultRate > 1:
-		return fmt.Errorf("--fault-rate %v: must be between 0 and 1", o.faultRate)
-	case o.slowSeconds <= 0:
-		return fmt.Errorf("--slow-seconds %v: must be positive", o.slowSeconds)
-	case o.rateLimit < 0:
-		return fmt.Errorf("--rate-limit %d: must not be negative", o.rateLimit)
-	case o.rateWindow <= 0:
-		return fmt.Errorf("--rate-window %s: must be positive", o.rateWindow)
+	case cfg.FaultRate < 0 || cfg.FaultRate > 1:
+		return fmt.Errorf("--fault-rate %v: must be between 0 and 1", cfg.FaultRate)
+	case cfg.SlowDelay <= 0:
+		return fmt.Errorf("--slow-seconds %v: must be positive", cfg.SlowDelay.Seconds())
+	case cfg.RateLimit < 0:
+		return fmt.Errorf("--rate-limit %d: must not be negative", cfg.RateLimit)
+	case cfg.RateWindow <= 0:
+		return fmt.Errorf("--rate-window %s: must be positive", cfg.RateWindow)
 	}
-	sim := mirakotest.New(mirakotest.Config{
-		Token:      o.token,
-		BuildTime:  seconds(o.buildSeconds),
-		FaultRate:  o.faultRate,
-		Seed:       o.seed,
-		SlowDelay:  seconds(o.slowSeconds),
-		RateLimit:  o.rateLimit,
-		RateWindow: o.rateWindow,
-		MaxBuilds:  o.shared.MaxBuilds,
-		Outage:     o.shared.Outage,
-	})
+	sim := mirakotest.New(cfg)
 
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"reflect"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -22,6 +23,8 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+
+	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako/mirakotest"
 )
 
 // simHelperEnv makes TestSimHelperProcess run avatarctl's main with the arguments after "--", so that
@@ -248,14 +251,14 @@ func TestSimRejectsBadFlags(t *testing.T) {
 // TestAddSimFlags parses the shared simulator flags alone, as avatarctl local will.
 func TestAddSimFlags(t *testing.T) {
 	tests := []struct {
-		args       []string
-		wantBuilds int
-		wantOutage time.Duration
+		args []string
+		want mirakotest.Config
 	}{
-		{nil, 0, 0},
-		{[]string{"--sim-max-builds", "3"}, 3, 0},
-		{[]string{"--sim-outage-seconds", "1.5", "--sim-max-builds=0"}, 0, 1500 * time.Millisecond},
-		{[]string{"--sim-outage-seconds=90"}, 0, 90 * time.Second},
+		{nil, mirakotest.Config{BuildTime: 20 * time.Second, Seed: 1}},
+		{[]string{"--sim-max-builds", "3"}, mirakotest.Config{BuildTime: 20 * time.Second, Seed: 1, MaxBuilds: 3}},
+		{[]string{"--sim-outage-seconds", "1.5", "--sim-max-builds=0"}, mirakotest.Config{BuildTime: 20 * time.Second, Seed: 1, Outage: 1500 * time.Millisecond}},
+		{[]string{"--sim-outage-seconds=90"}, mirakotest.Config{BuildTime: 20 * time.Second, Seed: 1, Outage: 90 * time.Second}},
+		{[]string{"--build-seconds", "0.5", "--fault-rate", "0.25", "--seed", "7"}, mirakotest.Config{BuildTime: 500 * time.Millisecond, FaultRate: 0.25, Seed: 7}},
 	}
 	for _, tc := range tests {
 		f := pflag.NewFlagSet("local", pflag.ContinueOnError)
@@ -263,8 +266,8 @@ func TestAddSimFlags(t *testing.T) {
 		if err := f.Parse(tc.args); err != nil {
 			t.Fatalf("%q: %v", tc.args, err)
 		}
-		if cfg.MaxBuilds != tc.wantBuilds || cfg.Outage != tc.wantOutage {
-			t.Errorf("%q: got MaxBuilds %d, Outage %s; want %d, %s", tc.args, cfg.MaxBuilds, cfg.Outage, tc.wantBuilds, tc.wantOutage)
+		if !reflect.DeepEqual(*cfg, tc.want) {
+			t.Errorf("%q: got %+v, want %+v", tc.args, *cfg, tc.want)
 		}
 	}
 }
