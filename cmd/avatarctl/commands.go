@@ -28,14 +28,18 @@ func usageError(cmd *cobra.Command, err error) error {
 	return fmt.Errorf("%w\nRun '%s --help' for usage.", err, cmd.CommandPath())
 }
 
-// find reads the build ref names (a build id, a unique prefix of one, or
-// an avatar id).
-func find(ctx context.Context, c *conn, ref string) (records.Record, error) {
+// find connects to the stack and reads the build ref names (a build id, a
+// unique prefix of one, or an avatar id).
+func (g *globalOptions) find(ctx context.Context, ref string) (*conn, records.Record, error) {
+	c, err := g.connect(ctx)
+	if err != nil {
+		return nil, records.Record{}, err
+	}
 	rec, err := c.reader.Find(ctx, ref)
 	if errors.Is(err, store.ErrNotFound) {
-		return rec, fmt.Errorf("%w (looked in %s); list the builds with 'avatarctl list'", err, c.where())
+		err = fmt.Errorf("%w (looked in %s); list the builds with 'avatarctl list'", err, c.where())
 	}
-	return rec, err
+	return c, rec, err
 }
 
 // startOptions are the flags of the commands that start a build (build and

@@ -51,11 +51,7 @@ follow the new build as 'avatarctl wait' does.`,
 			if err := o.waitOptions.check(); err != nil {
 				return usageError(cmd, err)
 			}
-			c, err := g.connect(cmd.Context())
-			if err != nil {
-				return err
-			}
-			rec, err := find(cmd.Context(), c, args[0])
+			c, rec, err := g.find(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}

@@ -24,11 +24,7 @@ the whole id.`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: cobra.NoFileCompletions,
 		RunE: g.runE(func(cmd *cobra.Command, args []string) error {
-			c, err := g.connect(cmd.Context())
-			if err != nil {
-				return err
-			}
-			rec, err := find(cmd.Context(), c, args[0])
+			c, rec, err := g.find(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}

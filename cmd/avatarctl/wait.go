@@ -70,12 +70,8 @@ wait (Ctrl-C or --timeout) does not stop the build.`,
 			if err := o.check(); err != nil {
 				return usageError(cmd, err)
 			}
-			c, err := g.connect(cmd.Context())
-			if err != nil {
-				return err
-			}
 			id := args[0]
-			rec, err := find(cmd.Context(), c, id)
+			c, rec, err := g.find(cmd.Context(), id)
 			switch {
 			case err == nil:
 				id = rec.BuildID
