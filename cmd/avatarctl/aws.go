@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -110,67 +111,15 @@ func (g *globalOptions) connect(ctx context.Context) (*conn, error) {
 	if g.local && g.stack != "" {
 		return nil, errors.New("--local and --stack exclude each other: use one")
 	}
-	c := &conn{local: g.local}
-	opts := []func(*config.LoadOptions) error{}
-	if g.profile != "" {
-		opts = append(opts, config.WithSharedConfigProfile(g.profile))
-	}
-	switch {
-	case g.region != "":
-		opts = append(opts, config.WithRegion(g.region))
-	case g.local:
-		opts = append(opts, config.WithRegion(local.Region))
-	}
-	if g.local {
-		// Nothing local should wait for EC2's metadata service.
-		opts = append(opts, config.WithEC2IMDSClientEnableState(imds.ClientDisabled))
-	}
-	if g.endpoint != "" {
-		opts = append(opts, config.WithBaseEndpoint(g.endpoint))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	cfg, err := g.loadConfig(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("load the AWS configuration: %w", err)
+		return nil, err
 	}
-	if cfg.BaseEndpoint == nil && g.local {
-		cfg.BaseEndpoint = aws.String(localEndpoint)
-	}
-	c.endpoint = aws.ToString(cfg.BaseEndpoint)
-
-	if g.local {
-		// The local stack accepts any credentials: use the configured
-		// ones if there are any, dummy ones otherwise.
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err := cfg.Credentials.Retrieve(rctx)
-		cancel()
-		if cfg.Credentials == nil || err != nil {
-			cfg.Credentials = credentials.NewStaticCredentialsProvider("local", "local", "")
-		}
-	} else {
-		if cfg.Region == "" {
-			return nil, errors.New("no AWS region is configured: pass --region, set AWS_REGION, or set a region in your profile (aws configure)")
-		}
-		if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
-			return nil, &hintError{
-				msg: "no usable AWS credentials: configure them with 'aws configure' (or 'aws sso login'), " +
-					"set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or choose a profile with --profile or AWS_PROFILE; " +
-					"for the local stack, use --local",
-				err: err,
-			}
-		}
-	}
-	c.cfg = cfg
-
+	c := &conn{cfg: cfg, local: g.local, endpoint: aws.ToString(cfg.BaseEndpoint)}
 	if g.local {
 		c.res = localResources(cfg.Region)
 	} else {
-		c.stackName = g.stack
-		if c.stackName == "" {
-			c.stackName = os.Getenv("AVATAR_STACK")
-		}
-		if c.stackName == "" {
-			c.stackName = defaultStack
-		}
+		c.stackName = cmp.Or(g.stack, os.Getenv("AVATAR_STACK"), defaultStack)
 		if c.res, err = c.stackResources(ctx); err != nil {
 			return nil, err
 		}
@@ -184,6 +133,48 @@ func (g *globalOptions) connect(ctx context.Context) (*conn, error) {
 	c.reader = &store.Table{DB: c.db, Name: c.res.Table}
 	g.conn = c
 	return c, nil
+}
+
+// loadConfig loads the AWS configuration the global flags ask for, with a
+// region and credentials: for --local its region, endpoint and, when none
+// are configured, dummy credentials.
+func (g *globalOptions) loadConfig(ctx context.Context) (aws.Config, error) {
+	region, imdsState := g.region, imds.ClientDefaultEnableState
+	if g.local {
+		region = cmp.Or(region, local.Region)
+		imdsState = imds.ClientDisabled // nothing local should wait for EC2's metadata service
+	}
+	// An empty option leaves the setting to the environment and the profile.
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithSharedConfigProfile(g.profile), config.WithRegion(region),
+		config.WithBaseEndpoint(g.endpoint), config.WithEC2IMDSClientEnableState(imdsState))
+	if err != nil {
+		return cfg, fmt.Errorf("load the AWS configuration: %w", err)
+	}
+	if g.local {
+		if cfg.BaseEndpoint == nil {
+			cfg.BaseEndpoint = aws.String(localEndpoint)
+		}
+		// The local stack accepts any credentials: use the configured
+		// ones if there are any, dummy ones otherwise.
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if _, err := cfg.Credentials.Retrieve(rctx); err != nil {
+			cfg.Credentials = credentials.NewStaticCredentialsProvider("local", "local", "")
+		}
+		return cfg, nil
+	}
+	if cfg.Region == "" {
+		return cfg, errors.New("no AWS region is configured: pass --region, set AWS_REGION, or set a region in your profile (aws configure)")
+	}
+	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		return cfg, &hintError{
+			msg: "no usable AWS credentials: configure them with 'aws configure' (or 'aws sso login'), " +
+				"set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or choose a profile with --profile or AWS_PROFILE; " +
+				"for the local stack, use --local",
+			err: err,
+		}
+	}
+	return cfg, nil
 }
 
 // stackResources reads the resources from the CloudFormation stack's
