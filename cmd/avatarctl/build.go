@@ -180,15 +180,11 @@ func contentType(format portrait.Format) string {
 }
 
 // metadataValue makes a name safe for S3 user metadata, which travels in an
-// HTTP header: a name with characters outside US-ASCII is sent encoded as
-// RFC 2047 prescribes, the form S3 documents for such values.
+// HTTP header: mime leaves a printable ASCII name as it is and encodes any
+// other as RFC 2047 prescribes, the form S3 documents for such values (the
+// name has no control characters: records.CleanName refuses them).
 func metadataValue(name string) string {
-	for i := 0; i < len(name); i++ {
-		if name[i] >= utf8.RuneSelf {
-			return mime.BEncoding.Encode("UTF-8", name)
-		}
-	}
-	return name
+	return mime.BEncoding.Encode("UTF-8", name)
 }
 
 // defaultKey is the key a portrait is uploaded to: keyPrefix and the file's
