@@ -16,25 +16,11 @@ import (
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako/mirakotest"
 )
 
-// localOptions are the flags of avatarctl local.
-type localOptions struct {
-	addr            string
-	simAddr         string
-	pollSeconds     int
-	deadlineSeconds int
-	notifyOnSubmit  bool
-	verbose         bool
-	strict          bool
-	maxInFlight     int
-	webhookURL      string
-	webhookSecret   string
-	sim             *mirakotest.Config // addSimFlags
-}
-
 // newLocalCmd returns `avatarctl local`, which runs the whole pipeline on
 // this machine until SIGINT or SIGTERM.
 func newLocalCmd() *cobra.Command {
-	o := localOptions{}
+	var o local.Options
+	var sim *mirakotest.Config
 	cmd := &cobra.Command{
 		Use:   "local",
 		Short: "Run the whole pipeline on this machine (moto, the functions, the Mirako simulator)",
@@ -58,60 +44,47 @@ Example:
   avatarctl --local build -i portrait.jpg --name "Ada Lovelace" --wait`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runLocal(cmd, o)
+			return runLocal(cmd, o, sim)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.addr, "addr", local.DefaultAddr, "the AWS endpoint's address (a loopback host:port; port 0 picks a free one)")
-	f.StringVar(&o.simAddr, "sim-addr", local.DefaultSimAddr, "the Mirako simulator's address")
-	f.IntVar(&o.pollSeconds, "poll-seconds", 0, "head start and interval of status checks, for quick local runs (0: the template's 120 s and 30 s)")
-	f.IntVar(&o.deadlineSeconds, "deadline-seconds", 0, "seconds after submission before a build is TIMED_OUT (0: the template's, shortened to suit --poll-seconds)")
-	f.BoolVar(&o.notifyOnSubmit, "notify-on-submit", false, "also notify when a portrait is submitted to Mirako")
-	f.BoolVarP(&o.verbose, "verbose", "v", false, "also print the functions' logs and moto's request log")
-	f.BoolVar(&o.strict, "strict", false, "reject portraits with quality warnings too (the StrictPortraitChecks parameter)")
-	f.IntVar(&o.maxInFlight, "max-in-flight", 0, "at most this many builds at Mirako at once, the others QUEUED (the MaxBuildsInFlight parameter; 0: no limit)")
-	f.StringVar(&o.webhookURL, "webhook-url", "", "deliver the signed notifications to this URL instead of the stack's own receiver")
-	f.StringVar(&o.webhookSecret, "webhook-secret", "", "sign them with this whsec_ secret (default: a new one, printed)")
-	o.sim = addSimFlags(f)
+	f.StringVar(&o.Addr, "addr", local.DefaultAddr, "the AWS endpoint's address (a loopback host:port; port 0 picks a free one)")
+	f.StringVar(&o.SimAddr, "sim-addr", local.DefaultSimAddr, "the Mirako simulator's address")
+	f.IntVar(&o.PollSeconds, "poll-seconds", 0, "head start and interval of status checks, for quick local runs (0: the template's 120 s and 30 s)")
+	f.IntVar(&o.DeadlineSeconds, "deadline-seconds", 0, "seconds after submission before a build is TIMED_OUT (0: the template's, shortened to suit --poll-seconds)")
+	f.BoolVar(&o.NotifyOnSubmit, "notify-on-submit", false, "also notify when a portrait is submitted to Mirako")
+	f.BoolVarP(&o.Verbose, "verbose", "v", false, "also print the functions' logs and moto's request log")
+	f.BoolVar(&o.StrictChecks, "strict", false, "reject portraits with quality warnings too (the StrictPortraitChecks parameter)")
+	f.IntVar(&o.MaxInFlight, "max-in-flight", 0, "at most this many builds at Mirako at once, the others QUEUED (the MaxBuildsInFlight parameter; 0: no limit)")
+	f.StringVar(&o.WebhookURL, "webhook-url", "", "deliver the signed notifications to this URL instead of the stack's own receiver")
+	f.StringVar(&o.WebhookSecret, "webhook-secret", "", "sign them with this whsec_ secret (default: a new one, printed)")
+	sim = addSimFlags(f)
 	return cmd
 }
 
-func runLocal(cmd *cobra.Command, o localOptions) error {
+// runLocal runs the local stack with o, the flags of avatarctl local, and
+// sim, the shared simulator flags.
+func runLocal(cmd *cobra.Command, o local.Options, sim *mirakotest.Config) error {
 	switch {
-	case o.pollSeconds < 0:
-		return fmt.Errorf("--poll-seconds %d: must not be negative", o.pollSeconds)
-	case o.deadlineSeconds < 0:
-		return fmt.Errorf("--deadline-seconds %d: must not be negative", o.deadlineSeconds)
-	case o.sim.FaultRate < 0 || o.sim.FaultRate > 1:
-		return fmt.Errorf("--fault-rate %v: must be between 0 and 1", o.sim.FaultRate)
+	case o.PollSeconds < 0:
+		return fmt.Errorf("--poll-seconds %d: must not be negative", o.PollSeconds)
+	case o.DeadlineSeconds < 0:
+		return fmt.Errorf("--deadline-seconds %d: must not be negative", o.DeadlineSeconds)
+	case sim.FaultRate < 0 || sim.FaultRate > 1:
+		return fmt.Errorf("--fault-rate %v: must be between 0 and 1", sim.FaultRate)
 	}
+	o.BuildTime, o.FaultRate, o.Seed = sim.BuildTime, sim.FaultRate, sim.Seed
+	o.SimMaxBuilds, o.SimOutage = sim.MaxBuilds, sim.Outage
+	o.MirakoToken = strings.TrimSpace(os.Getenv("MIRAKO_API_TOKEN"))
+	o.MirakoURL = strings.TrimSpace(os.Getenv("MIRAKO_API_URL"))
 	out := cmd.OutOrStdout()
-	opts := local.Options{
-		Addr:            o.addr,
-		SimAddr:         o.simAddr,
-		BuildTime:       o.sim.BuildTime,
-		FaultRate:       o.sim.FaultRate,
-		Seed:            o.sim.Seed,
-		PollSeconds:     o.pollSeconds,
-		DeadlineSeconds: o.deadlineSeconds,
-		NotifyOnSubmit:  o.notifyOnSubmit,
-		StrictChecks:    o.strict,
-		MaxInFlight:     o.maxInFlight,
-		SimMaxBuilds:    o.sim.MaxBuilds,
-		SimOutage:       o.sim.Outage,
-		WebhookURL:      o.webhookURL,
-		WebhookSecret:   o.webhookSecret,
-		MirakoToken:     strings.TrimSpace(os.Getenv("MIRAKO_API_TOKEN")),
-		MirakoURL:       strings.TrimSpace(os.Getenv("MIRAKO_API_URL")),
-		Out:             out,
-		Verbose:         o.verbose,
-	}
+	o.Out = out
 
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	fmt.Fprintln(out, "starting moto_server and the local stack...")
-	s, err := local.Start(ctx, opts)
+	s, err := local.Start(ctx, o)
 	if err != nil {
 		if ctx.Err() != nil {
 			return errors.New("local: interrupted while starting")
@@ -135,19 +108,19 @@ func runLocal(cmd *cobra.Command, o localOptions) error {
 
 // printReady prints the ready line, which scripts wait for, and how to use
 // the stack.
-func printReady(w io.Writer, s *local.Stack, o localOptions) {
+func printReady(w io.Writer, s *local.Stack, o local.Options) {
 	fmt.Fprintf(w, "local stack ready at %s\n", s.Endpoint)
 	if s.Sim != nil {
 		fmt.Fprintf(w, "  Mirako simulator at %s (counters: %s/_sim/stats); builds take %s\n",
-			s.MirakoURL, s.MirakoURL, o.sim.BuildTime.Round(time.Millisecond))
+			s.MirakoURL, s.MirakoURL, o.BuildTime.Round(time.Millisecond))
 	} else {
 		fmt.Fprintf(w, "  Mirako API at %s (real builds, billed)\n", s.MirakoURL)
 	}
 	fmt.Fprintf(w, "  bucket %s, table %s, topic %s, state machine %s\n",
 		s.Resources.Bucket, s.Resources.Table, local.TopicName, local.StateMachineName)
 	hook := s.Endpoint + local.WebhookPath + " (the stack's own receiver)"
-	if o.webhookURL != "" {
-		hook = o.webhookURL
+	if o.WebhookURL != "" {
+		hook = o.WebhookURL
 	}
 	fmt.Fprintf(w, "  webhook deliveries to %s, signed with %s\n", hook, s.WebhookSecret)
 	avatarctl := "avatarctl --local"
