@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
@@ -38,7 +37,7 @@ reports.`,
 				return err
 			}
 			sw := &sweep.Sweeper{Records: c.reader, Workflow: c.sfn, StateMachineARN: c.res.StateMachineARN,
-				Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+				Log: slog.New(slog.DiscardHandler)}
 			results, err := sw.Sweep(cmd.Context(), time.Now().Add(-olderThan), dryRun)
 			err = c.explain(err)
 			out := cmd.OutOrStdout()
