@@ -121,14 +121,11 @@ func runBuild(cmd *cobra.Command, g *globalOptions, o buildOptions) error {
 	if err != nil {
 		return err
 	}
-	return o.report(cmd, c, up.BuildID, fmt.Sprintf("Uploaded s3://%s/%s%s", up.Bucket, up.Key, versionText(up.VersionID)), up)
-}
-
-func versionText(v string) string {
-	if v == "" {
-		return ""
+	headline := fmt.Sprintf("Uploaded s3://%s/%s", up.Bucket, up.Key)
+	if up.VersionID != "" {
+		headline += " (version " + up.VersionID + ")"
 	}
-	return " (version " + v + ")"
+	return o.report(cmd, c, up.BuildID, headline, up)
 }
 
 // put uploads the portrait with its avatar name and returns the upload,
