@@ -39,7 +39,6 @@ reports.`,
 			sw := &sweep.Sweeper{Records: c.reader, Workflow: c.sfn, StateMachineARN: c.res.StateMachineARN,
 				Log: slog.New(slog.DiscardHandler)}
 			results, err := sw.Sweep(cmd.Context(), time.Now().Add(-olderThan), dryRun)
-			err = c.explain(err)
 			out := cmd.OutOrStdout()
 			if asJSON {
 				if results == nil {
