@@ -2,9 +2,10 @@ package schedulesim
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/avatar-pipeline/avatar-pipeline/statemachine"
 )
 
 // Task is a Task state a walk reaches, as a Script sees it.
@@ -36,35 +37,6 @@ type Trace struct {
 // maxSteps bounds a walk, in case a script never finishes the build.
 const maxSteps = 100000
 
-// aslState is the part of an ASL state a walk of the success paths needs.
-type aslState struct {
-	Type       string
-	Next       string
-	End        bool
-	Resource   string
-	Parameters struct {
-		FunctionName string
-		Payload      map[string]any
-	}
-	OutputPath *string
-	ResultPath json.RawMessage // absent: "$"; null: discard the result
-	Choices    []aslRule
-	Default    string
-}
-
-// aslRule is a Choice rule with the comparison operators the definition
-// uses on its success paths.
-type aslRule struct {
-	Variable      string
-	StringEquals  *string
-	BooleanEquals *bool
-	IsPresent     *bool
-	And           []aslRule
-	Or            []aslRule
-	Not           *aslRule
-	Next          string
-}
-
 // Walk runs the state machine definition (Amazon States Language) from its
 // StartAt to an end, with script standing in for the Lambda functions, and
 // returns the states it entered. It models what the success paths use:
@@ -75,11 +47,8 @@ type aslRule struct {
 // Anything else is an error, so that a change to the definition the walk
 // cannot follow is noticed instead of miscounted.
 func Walk(definition []byte, script Script) (Trace, error) {
-	var def struct {
-		StartAt string
-		States  map[string]aslState
-	}
-	if err := json.Unmarshal(definition, &def); err != nil {
+	def, err := statemachine.Parse(definition)
+	if err != nil {
 		return Trace{}, fmt.Errorf("walk the state machine: %w", err)
 	}
 	tr := Trace{Invocations: map[string]int{}}
@@ -100,7 +69,7 @@ func Walk(definition []byte, script Script) (Trace, error) {
 		case "Choice":
 			next = st.Default
 			for _, r := range st.Choices {
-				ok, err := r.eval(doc)
+				ok, err := eval(r, doc)
 				if err != nil {
 					return tr, fmt.Errorf("walk the state machine: state %s: %w", name, err)
 				}
@@ -109,13 +78,11 @@ func Walk(definition []byte, script Script) (Trace, error) {
 					break
 				}
 			}
-		case "Wait", "Pass":
-		case "Succeed", "Fail":
-			return tr, nil
+		case "Wait", "Pass", "Succeed", "Fail":
 		default:
 			return tr, fmt.Errorf("walk the state machine: state %s has type %q, which the walk does not model", name, st.Type)
 		}
-		if st.End {
+		if st.Terminal() {
 			return tr, nil
 		}
 		if next == "" {
@@ -126,7 +93,7 @@ func Walk(definition []byte, script Script) (Trace, error) {
 	return tr, fmt.Errorf("walk the state machine: no end after %d states", maxSteps)
 }
 
-func runTask(name string, st aslState, script Script, tr *Trace, doc *map[string]any) error {
+func runTask(name string, st statemachine.State, script Script, tr *Trace, doc *map[string]any) error {
 	discard := bytes.Equal(bytes.TrimSpace(st.ResultPath), []byte("null"))
 	if !strings.HasSuffix(st.Resource, ":lambda:invoke") {
 		if !discard {
@@ -134,8 +101,10 @@ func runTask(name string, st aslState, script Script, tr *Trace, doc *map[string
 		}
 		return nil
 	}
-	fn := strings.TrimSuffix(strings.TrimPrefix(st.Parameters.FunctionName, "${"), "}")
-	step, _ := st.Parameters.Payload["step"].(string)
+	fn, _ := st.Parameters["FunctionName"].(string)
+	fn = strings.TrimSuffix(strings.TrimPrefix(fn, "${"), "}")
+	payload, _ := st.Parameters["Payload"].(map[string]any)
+	step, _ := payload["step"].(string)
 	tr.Invocations[fn]++
 	result := script(Task{State: name, Function: fn, Step: step})
 	switch {
@@ -148,24 +117,25 @@ func runTask(name string, st aslState, script Script, tr *Trace, doc *map[string
 	return nil
 }
 
-func (r aslRule) eval(doc map[string]any) (bool, error) {
+// eval applies a Choice rule to the state document.
+func eval(r statemachine.Rule, doc map[string]any) (bool, error) {
 	switch {
 	case len(r.And) > 0:
 		for _, sub := range r.And {
-			if ok, err := sub.eval(doc); err != nil || !ok {
+			if ok, err := eval(sub, doc); err != nil || !ok {
 				return false, err
 			}
 		}
 		return true, nil
 	case len(r.Or) > 0:
 		for _, sub := range r.Or {
-			if ok, err := sub.eval(doc); err != nil || ok {
+			if ok, err := eval(sub, doc); err != nil || ok {
 				return ok, err
 			}
 		}
 		return false, nil
 	case r.Not != nil:
-		ok, err := r.Not.eval(doc)
+		ok, err := eval(*r.Not, doc)
 		return !ok, err
 	}
 	field, ok := strings.CutPrefix(r.Variable, "$.")
