@@ -137,18 +137,13 @@ func runUpload(r *report) error {
 	var bad error
 	for _, s := range uploadSizes {
 		// The whole upload: Client.Build streaming over TLS to the sink.
-		res := testing.Benchmark(func(b *testing.B) {
-			b.ReportAllocs()
-			b.SetBytes(s.size)
-			src := &mirakotest.PatternReader{}
-			for b.Loop() {
-				src.N = s.size
-				if _, err := client.Build(ctx, avatarName, src, s.size); err != nil {
-					bad = err
-					b.Fatal(err)
-				}
+		res := testing.Benchmark(benchUpload(s.size, func(src io.Reader) error {
+			if _, err := client.Build(ctx, avatarName, src, s.size); err != nil {
+				bad = err
+				return err
 			}
-		})
+			return nil
+		}))
 		if bad != nil {
 			return fmt.Errorf("upload %s: %w", s.label, bad)
 		}
@@ -195,20 +190,31 @@ func runUpload(r *report) error {
 	return nil
 }
 
-// benchBody streams the build body into io.Discard.
-func benchBody(size int64) func(*testing.B) {
+// benchUpload benchmarks upload, given a fresh source of size bytes each
+// time, with its allocations and its bytes per second.
+func benchUpload(size int64, upload func(src io.Reader) error) func(*testing.B) {
 	return func(b *testing.B) {
 		b.ReportAllocs()
 		b.SetBytes(size)
 		src := &mirakotest.PatternReader{}
 		for b.Loop() {
 			src.N = size
-			body, length := mirako.BuildBody(avatarName, src, size)
-			if n, err := io.Copy(io.Discard, body); err != nil || n != length {
-				b.Fatalf("copied %d bytes (%v), want %d", n, err, length)
+			if err := upload(src); err != nil {
+				b.Fatal(err)
 			}
 		}
 	}
+}
+
+// benchBody streams the build body into io.Discard.
+func benchBody(size int64) func(*testing.B) {
+	return benchUpload(size, func(src io.Reader) error {
+		body, length := mirako.BuildBody(avatarName, src, size)
+		if n, err := io.Copy(io.Discard, body); err != nil || n != length {
+			return fmt.Errorf("copied %d bytes (%v), want %d", n, err, length)
+		}
+		return nil
+	})
 }
 
 // benchBase64 is the reference speed: base64 into a preallocated buffer.
@@ -229,26 +235,18 @@ func benchBase64(size int64) func(*testing.B) {
 // benchNaive builds the body the obvious way: ReadAll, EncodeToString,
 // json.Marshal.
 func benchNaive(size int64) func(*testing.B) {
-	return func(b *testing.B) {
-		b.ReportAllocs()
-		b.SetBytes(size)
-		src := &mirakotest.PatternReader{}
-		for b.Loop() {
-			src.N = size
-			image, err := io.ReadAll(src)
-			if err != nil {
-				b.Fatal(err)
-			}
-			body, err := json.Marshal(struct {
-				Name  string `json:"name"`
-				Image string `json:"image"`
-			}{avatarName, base64.StdEncoding.EncodeToString(image)})
-			if err != nil {
-				b.Fatal(err)
-			}
-			io.Discard.Write(body)
+	return benchUpload(size, func(src io.Reader) error {
+		image, err := io.ReadAll(src)
+		if err != nil {
+			return err
 		}
-	}
+		body, err := json.Marshal(struct {
+			Name  string `json:"name"`
+			Image string `json:"image"`
+		}{avatarName, base64.StdEncoding.EncodeToString(image)})
+		io.Discard.Write(body)
+		return err
+	})
 }
 
 func mbps(r testing.BenchmarkResult) float64 {
