@@ -26,5 +26,5 @@
 // only when reading fails.
 //
 // README.md in this directory gives every threshold and what it is based on: Mirako's guidance,
-// published sources, and measurements on real portrait photos (tools/portraitcal re-runs them).
+// published sources, and measurements on real portrait photos (tools/facecal quality re-runs them).
 package portrait

@@ -1,10 +1,12 @@
 // Command facecal converts the face detector's models and calibrates and checks the detector of
-// internal/face on labelled photos; README.md in this directory says how and what it found.
+// internal/face on labelled photos; README.md in this directory says how and what it found. Its
+// quality command calibrates the portrait checks' quality thresholds (internal/portrait/README.md).
 //
 //	facecal models -out DIR XML...          convert OpenCV cascades to the embedded form
 //	facecal calibrate -photos DIR [-v]      the confusion tables of README.md
 //	facecal gray -photos DIR -out DIR       grayscale working copies, for the oracle
 //	facecal raw [-models LIST] PNG...       raw cascade boxes as JSON, for oracle.py
+//	facecal quality [-v] PHOTO...           the quality metrics' percentiles, as photos degrade
 package main
 
 import (
@@ -25,11 +27,12 @@ var commands = map[string]func(args []string) error{
 	"calibrate": func(args []string) error { return runCalibrate(args, os.Stdout) },
 	"gray":      runGray,
 	"raw":       func(args []string) error { return runRaw(args, os.Stdout) },
+	"quality":   func(args []string) error { return runQuality(args, os.Stdout) },
 }
 
 func main() {
 	if len(os.Args) < 2 || commands[os.Args[1]] == nil {
-		fmt.Fprintln(os.Stderr, "usage: facecal models|calibrate|gray|raw [flags] (see README.md)")
+		fmt.Fprintln(os.Stderr, "usage: facecal models|calibrate|gray|raw|quality [flags] (see README.md)")
 		os.Exit(2)
 	}
 	if err := commands[os.Args[1]](os.Args[2:]); err != nil {

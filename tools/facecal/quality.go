@@ -1,23 +1,13 @@
-// Command calibrate prints the portrait package's quality metrics for a set of photos and for
-// degraded copies of them, to place and re-check the thresholds documented in the package's
-// README.md.
-//
-//	go run ./tools/portraitcal PHOTO...
-//
-// Each photo is scaled so its shorter side is 1024 pixels and centre-cropped to a square (so
-// that every copy passes the hard rules), then measured as it is and after each degradation:
-// Gaussian blur, under- and over-exposure, haze, one-sided lighting, desaturation, heavy JPEG
-// compression, 2× nearest-neighbour upscaling. It prints one line per photo and variant, then
-// the 5th, 50th and 95th percentiles of each metric per variant.
 package main
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"image"
 	"image/jpeg"
-	_ "image/png"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -29,22 +19,31 @@ import (
 	"golang.org/x/image/draw"
 )
 
-func main() {
-	verbose := flag.Bool("v", false, "print a line per photo and variant")
-	only := flag.String("only", "", "comma-separated variants to run (default: all)")
-	flag.Parse()
-	if flag.NArg() == 0 {
-		fmt.Fprintln(os.Stderr, "usage: calibrate [-v] PHOTO...")
-		os.Exit(2)
+// runQuality prints the portrait package's quality metrics for a set of photos and for degraded
+// copies of them, to place and re-check the thresholds of internal/portrait/README.md. Each photo
+// is turned upright, scaled so its shorter side is 1024 pixels and centre-cropped to a square (so
+// that every copy passes the hard rules), then measured as it is and after each degradation of
+// variants: one line per photo and variant with -v, then the 5th, 50th and 95th percentiles of
+// each metric per variant.
+func runQuality(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("quality", flag.ContinueOnError)
+	verbose := fs.Bool("v", false, "print a line per photo and variant")
+	only := fs.String("only", "", "comma-separated variants to run (default: all)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() == 0 {
+		return errors.New("no photos given (usage: facecal quality [-v] [-only VARIANTS] PHOTO...)")
 	}
 	byVariant := map[string][]*portrait.Metrics{}
 	var order []string
-	for _, path := range flag.Args() {
-		base, err := load(path)
+	for _, path := range fs.Args() {
+		img, err := readImage(path)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "%s: %v\n", path, err)
+			fmt.Fprintln(os.Stderr, err)
 			continue
 		}
+		base := square(img, 1024)
 		for _, v := range variants {
 			if *only != "" && !slices.Contains(strings.Split(*only, ","), v.name) {
 				continue
@@ -61,11 +60,18 @@ func main() {
 			byVariant[v.name] = append(byVariant[v.name], rep.Metrics)
 			if *verbose {
 				m := rep.Metrics
-				fmt.Printf("%-40s %-10s bright=%5.1f p95=%5.1f subject=%5.1f subjhigh=%.3f sd=%5.1f contrast=%5.1f shadows=%.3f highlights=%.3f sharp=%7.1f global=%7.1f colour=%5.1f sat=%.2f block=%.3f q=%3d border=%.3f warn=%v\n",
+				fmt.Fprintf(stdout, "%-40s %-10s bright=%5.1f p95=%5.1f subject=%5.1f subjhigh=%.3f sd=%5.1f contrast=%5.1f shadows=%.3f highlights=%.3f sharp=%7.1f global=%7.1f colour=%5.1f sat=%.2f block=%.3f q=%3d border=%.3f warn=%v\n",
 					filepath.Base(path), v.name, m.Brightness, m.LumaP95, m.SubjectBrightness, m.SubjectHighlights, m.LumaStdDev, m.Contrast, m.Shadows, m.Highlights, m.Sharpness, m.SharpnessGlobal, m.Colorfulness, m.Saturation, m.Blockiness, m.JPEGQuality, m.BorderEdges, rep.WarningCodes)
 			}
 		}
 	}
+	percentiles(stdout, order, byVariant)
+	return nil
+}
+
+// percentiles prints, for each variant in order, the 5th, 50th and 95th percentiles of each
+// metric.
+func percentiles(w io.Writer, order []string, byVariant map[string][]*portrait.Metrics) {
 	fields := []struct {
 		name string
 		get  func(*portrait.Metrics) float64
@@ -82,14 +88,14 @@ func main() {
 		{"jpeg_quality", func(m *portrait.Metrics) float64 { return float64(m.JPEGQuality) }},
 		{"border_edges", func(m *portrait.Metrics) float64 { return m.BorderEdges }},
 	}
-	fmt.Printf("%-12s", "variant (n)")
+	fmt.Fprintf(w, "%-12s", "variant (n)")
 	for _, f := range fields {
-		fmt.Printf(" %20s", f.name)
+		fmt.Fprintf(w, " %20s", f.name)
 	}
-	fmt.Println()
+	fmt.Fprintln(w)
 	for _, name := range order {
 		ms := byVariant[name]
-		fmt.Printf("%-12s", fmt.Sprintf("%s (%d)", name, len(ms)))
+		fmt.Fprintf(w, "%-12s", fmt.Sprintf("%s (%d)", name, len(ms)))
 		for _, f := range fields {
 			vals := make([]float64, len(ms))
 			for i, m := range ms {
@@ -97,31 +103,23 @@ func main() {
 			}
 			sort.Float64s(vals)
 			q := func(p float64) float64 { return vals[min(len(vals)-1, int(p*float64(len(vals))))] }
-			fmt.Printf(" %6.3g/%6.3g/%6.3g", q(0.05), q(0.5), q(0.95))
+			fmt.Fprintf(w, " %6.3g/%6.3g/%6.3g", q(0.05), q(0.5), q(0.95))
 		}
-		fmt.Println()
+		fmt.Fprintln(w)
 	}
 }
 
-// load decodes a photo, scales its shorter side to 1024 and crops the centre square.
-func load(path string) (*image.RGBA, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	src, _, err := image.Decode(f)
-	if err != nil {
-		return nil, err
-	}
-	b := src.Bounds()
-	side := min(b.Dx(), b.Dy())
-	crop := image.Rect(0, 0, side, side).Add(b.Min).Add(image.Pt((b.Dx()-side)/2, (b.Dy()-side)/2))
-	out := image.NewRGBA(image.Rect(0, 0, 1024, 1024))
-	draw.CatmullRom.Scale(out, out.Bounds(), src, crop, draw.Src, nil)
-	return out, nil
+// square crops the centre square of img and scales it to side × side pixels.
+func square(img image.Image, side int) *image.RGBA {
+	b := img.Bounds()
+	n := min(b.Dx(), b.Dy())
+	crop := image.Rect(0, 0, n, n).Add(b.Min).Add(image.Pt((b.Dx()-n)/2, (b.Dy()-n)/2))
+	out := image.NewRGBA(image.Rect(0, 0, side, side))
+	draw.CatmullRom.Scale(out, out.Bounds(), img, crop, draw.Src, nil)
+	return out
 }
 
+// variant is one degradation: apply returns the degraded copy as a JPEG.
 type variant struct {
 	name  string
 	apply func(*image.RGBA) []byte
@@ -184,7 +182,8 @@ func mapRGB(m *image.RGBA, f func(x, y int, c [3]float64) [3]float64) *image.RGB
 	return out
 }
 
-var linearLUT = func() (t [256]float64) {
+// linear maps an 8-bit sRGB channel value to linear light (0–1).
+var linear = func() (t [256]float64) {
 	for i := range t {
 		c := float64(i) / 255
 		if c <= 0.04045 {
@@ -196,17 +195,6 @@ var linearLUT = func() (t [256]float64) {
 	return t
 }()
 
-func toLinear(v float64) float64 {
-	if v == math.Trunc(v) && v >= 0 && v <= 255 {
-		return linearLUT[int(v)]
-	}
-	c := v / 255
-	if c <= 0.04045 {
-		return c / 12.92
-	}
-	return math.Pow((c+0.055)/1.055, 2.4)
-}
-
 func fromLinear(l float64) float64 {
 	l = min(max(l, 0), 1)
 	if l <= 0.0031308 {
@@ -215,15 +203,21 @@ func fromLinear(l float64) float64 {
 	return 255 * (1.055*math.Pow(l, 1/2.4) - 0.055)
 }
 
-// exposure changes exposure by the given stops, in linear light, clipping at white.
-func exposure(m *image.RGBA, stops float64) *image.RGBA {
-	k := math.Pow(2, stops)
-	return mapRGB(m, func(_, _ int, c [3]float64) [3]float64 {
+// relight multiplies each pixel's linear light by gain(x, y), clipping at white.
+func relight(m *image.RGBA, gain func(x, y int) float64) *image.RGBA {
+	return mapRGB(m, func(x, y int, c [3]float64) [3]float64 {
+		k := gain(x, y)
 		for i := range c {
-			c[i] = fromLinear(toLinear(c[i]) * k)
+			c[i] = fromLinear(linear[int(c[i])] * k) // c holds the pixel's 8-bit values
 		}
 		return c
 	})
+}
+
+// exposure changes exposure by the given stops.
+func exposure(m *image.RGBA, stops float64) *image.RGBA {
+	k := math.Pow(2, stops)
+	return relight(m, func(_, _ int) float64 { return k })
 }
 
 // haze blends the picture with mid-gray: a of gray, 1-a of the picture.
@@ -239,26 +233,16 @@ func haze(m *image.RGBA, a float64) *image.RGBA {
 // sideLight darkens the picture from full light at the left edge to -stops at the right edge.
 func sideLight(m *image.RGBA, stops float64) *image.RGBA {
 	w := float64(m.Bounds().Dx())
-	return mapRGB(m, func(x, _ int, c [3]float64) [3]float64 {
-		k := math.Pow(2, -stops*float64(x)/w)
-		for i := range c {
-			c[i] = fromLinear(toLinear(c[i]) * k)
-		}
-		return c
-	})
+	return relight(m, func(x, _ int) float64 { return math.Pow(2, -stops*float64(x)/w) })
 }
 
 // backlight darkens the centre by the given stops, fading to none at the edges: a subject
 // against a bright window.
 func backlight(m *image.RGBA, stops float64) *image.RGBA {
 	w, h := float64(m.Bounds().Dx()), float64(m.Bounds().Dy())
-	return mapRGB(m, func(x, y int, c [3]float64) [3]float64 {
+	return relight(m, func(x, y int) float64 {
 		dx, dy := (float64(x)-w/2)/(w/2), (float64(y)-h/2)/(h/2)
-		k := math.Pow(2, -stops*max(0, 1-math.Sqrt(dx*dx+dy*dy)))
-		for i := range c {
-			c[i] = fromLinear(toLinear(c[i]) * k)
-		}
-		return c
+		return math.Pow(2, -stops*max(0, 1-math.Sqrt(dx*dx+dy*dy)))
 	})
 }
 
