@@ -135,10 +135,7 @@ func runInit(r *report, dir string, runs int) error {
 		logf("init: no %s in %s; no reference cold start", emptyLambda, dir)
 	}
 	for _, f := range all {
-		env, err := functionEnv(f.logicalID, f.name, strings.TrimPrefix(rt.URL, "http://"), sm.URL, tmp)
-		if err != nil {
-			return err
-		}
+		env := functionEnv(f.logicalID, f.name, strings.TrimPrefix(rt.URL, "http://"), sm.URL, tmp)
 		bin := filepath.Join(dir, f.name)
 		var times []float64
 		for i := range runs + 1 {
@@ -163,7 +160,7 @@ const emptyLambda = "emptylambda"
 // functionEnv is a function's environment for a cold start outside AWS:
 // the Lambda runtime's variables and the template's for the function
 // (none for the empty reference function, logicalID "").
-func functionEnv(logicalID, name, runtimeAddr, endpoint, tmp string) ([]string, error) {
+func functionEnv(logicalID, name, runtimeAddr, endpoint, tmp string) []string {
 	keys := map[string][]string{"SubmitFunction": pipeline.SubmitEnv, "CheckStatusFunction": pipeline.CheckStatusEnv, "NotifyFunction": pipeline.NotifyEnv}[logicalID]
 	values := map[string]string{pipeline.EnvBuildsTable: "avatar-builds", pipeline.EnvTopicARN: fakeTopic,
 		pipeline.EnvMirakoSecretID: "avatar-pipeline/mirako-token", pipeline.EnvLearnedHeadStart: "true"}
@@ -191,7 +188,7 @@ func functionEnv(logicalID, name, runtimeAddr, endpoint, tmp string) ([]string, 
 			env = append(env, k+"="+v)
 		}
 	}
-	return env, nil
+	return env
 }
 
 // coldStart starts bin once and returns the time from exec to its first

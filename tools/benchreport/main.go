@@ -57,7 +57,7 @@ func main() {
 
 	if *child != "" {
 		b := burstRun{n: *burstN, poll: *burstPoll, build: *burstTime, timeout: *burstWait, simMax: *burstSim, outage: *burstOut, inFlight: *burstMax}
-		if err := runChild(*child, childArgs{*childSize, *childSink, *childCA, b}); err != nil {
+		if err := runChild(*child, *childSize, *childSink, *childCA, b); err != nil {
 			fmt.Fprintf(os.Stderr, "benchreport -child %s: %v\n", *child, err)
 			os.Exit(1)
 		}
@@ -109,21 +109,16 @@ func main() {
 	}
 }
 
-// childArgs are the flags a child measurement reads.
-type childArgs struct {
-	size     int64
-	sink, ca string
-	burst    burstRun
-}
-
-func runChild(kind string, a childArgs) error {
+// runChild runs the measurement kind in this fresh process, with the flags
+// it reads: the image size, the sink's URL and certificate, the burst.
+func runChild(kind string, size int64, sink, ca string, burst burstRun) error {
 	switch kind {
 	case "sink":
-		return childSink(os.Stdout, a.ca)
+		return childSink(os.Stdout, ca)
 	case "rss":
-		return childRSS(os.Stdout, a.size, a.sink, a.ca)
+		return childRSS(os.Stdout, size, sink, ca)
 	case "burst":
-		return childBurst(os.Stdout, a.burst)
+		return childBurst(os.Stdout, burst)
 	}
 	return fmt.Errorf("unknown child measurement %q", kind)
 }

@@ -1,10 +1,6 @@
 package main
 
-import (
-	"time"
-
-	"github.com/avatar-pipeline/avatar-pipeline/tools/schedulesim"
-)
+import "github.com/avatar-pipeline/avatar-pipeline/tools/schedulesim"
 
 // scheduleBuilds is the number of simulated builds per schedule and
 // workload; scheduleSeed fixes the draws, so the figures repeat exactly.
@@ -30,8 +26,8 @@ func runSchedule(r *report) error {
 			r.add(p+"transitions", res.Transitions, "transitions")
 			r.add(p+"max_transitions", float64(res.MaxTransitions), "transitions")
 			r.add(p+"dollars", res.Dollars, "USD/build")
-			r.add(p+"mean_latency_s", seconds(res.MeanLatency), "s")
-			r.add(p+"max_latency_s", seconds(res.MaxLatency), "s")
+			r.add(p+"mean_latency_s", res.MeanLatency.Seconds(), "s")
+			r.add(p+"max_latency_s", res.MaxLatency.Seconds(), "s")
 			if s.Learned {
 				r.add(p+"late_builds", float64(res.Late), "builds")
 			}
@@ -39,5 +35,3 @@ func runSchedule(r *report) error {
 	}
 	return nil
 }
-
-func seconds(d time.Duration) float64 { return d.Seconds() }
