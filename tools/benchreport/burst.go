@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -78,7 +77,7 @@ func childBurst(w io.Writer, b burstRun) error {
 	defer s.Close()
 	cfg := s.AWSConfig()
 	s3c := s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true })
-	db := dynamodb.NewFromConfig(cfg)
+	table := &store.Table{DB: dynamodb.NewFromConfig(cfg), Name: s.Resources.Table}
 	body := local.PortraitJPEG(640, 640)
 
 	logf("burst: %d uploads at once", n)
@@ -116,10 +115,9 @@ func childBurst(w io.Writer, b burstRun) error {
 	var recs map[string]records.Record
 	drained := time.Duration(0)
 	lastLog := time.Now()
-	table := &store.Table{DB: db, Name: s.Resources.Table}
 	estimates := map[string]estimated{}
 	for {
-		recs, err = scanRecords(ctx, db, s.Resources.Table)
+		recs, err = scanRecords(ctx, table)
 		if err != nil {
 			return err
 		}
@@ -173,7 +171,7 @@ func childBurst(w io.Writer, b burstRun) error {
 	// Give stray duplicates (a second execution, a second notification) a
 	// moment to show.
 	time.Sleep(3 * time.Second)
-	recs, err = scanRecords(ctx, db, s.Resources.Table)
+	recs, err = scanRecords(ctx, table)
 	if err != nil {
 		return err
 	}
@@ -243,30 +241,15 @@ func childBurst(w io.Writer, b burstRun) error {
 
 func round3(v float64) float64 { return float64(int64(v*1000+0.5)) / 1000 }
 
-// scanRecords reads the id and status of every record of the table.
-func scanRecords(ctx context.Context, db *dynamodb.Client, table string) (map[string]records.Record, error) {
-	out := map[string]records.Record{}
-	p := dynamodb.NewScanPaginator(db, &dynamodb.ScanInput{
-		TableName:            aws.String(table),
-		ProjectionExpression: aws.String("#id, #status, #created, #submitted, #finished, #next"),
-		ExpressionAttributeNames: map[string]string{"#id": records.AttrBuildID, "#status": records.AttrStatus,
-			"#created": records.AttrCreatedAt, "#submitted": records.AttrSubmittedAt, "#finished": records.AttrFinishedAt,
-			"#next": records.AttrNextAttemptAt},
-	})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("scan %s: %w", table, err)
-		}
-		var recs []records.Record
-		if err := attributevalue.UnmarshalListOfMaps(page.Items, &recs); err != nil {
-			return nil, fmt.Errorf("scan %s: %w", table, err)
-		}
-		for _, r := range recs {
-			if store.IsBuildID(r.BuildID) { // not the avatars' owner items, the slots or the outage
-				out[r.BuildID] = r
-			}
-		}
+// scanRecords reads every build record of the table, by build id.
+func scanRecords(ctx context.Context, t *store.Table) (map[string]records.Record, error) {
+	all, err := t.All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]records.Record, len(all))
+	for _, r := range all {
+		out[r.BuildID] = r
 	}
 	return out, nil
 }
