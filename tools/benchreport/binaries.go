@@ -18,15 +18,9 @@ import (
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
 )
 
-// functions maps the template's logical ids to the functions' directory
-// names under functions/ (and under -bin and -hostbin).
-var functions = []struct{ logicalID, name string }{
-	{"SubmitFunction", "submit"},
-	{"CheckStatusFunction", "checkstatus"},
-	{"NotifyFunction", "notify"},
-	{"SweepFunction", "sweep"},
-	{"WebhookFunction", "webhook"},
-}
+// functions are the functions' directory names under functions/ (and under
+// -bin and -hostbin).
+var functions = []string{"submit", "checkstatus", "notify", "sweep", "webhook"}
 
 // runBinaries reports the sizes of the arm64 bootstraps in
 // dir/<name>/bootstrap, and of the empty reference function when dir has it.
@@ -34,12 +28,12 @@ func runBinaries(r *report, dir string) error {
 	if dir == "" {
 		return errors.New("no -bin directory: make bench builds the arm64 bootstraps and passes it")
 	}
-	for _, f := range functions {
-		fi, err := os.Stat(filepath.Join(dir, f.name, "bootstrap"))
+	for _, name := range functions {
+		fi, err := os.Stat(filepath.Join(dir, name, "bootstrap"))
 		if err != nil {
 			return err
 		}
-		r.add("binary_"+f.name+"_bytes", float64(fi.Size()), "bytes")
+		r.add("binary_"+name+"_bytes", float64(fi.Size()), "bytes")
 	}
 	if fi, err := os.Stat(filepath.Join(dir, emptyLambda, "bootstrap")); err == nil {
 		r.add("binary_"+emptyLambda+"_bytes", float64(fi.Size()), "bytes")
@@ -130,25 +124,25 @@ func runInit(r *report, dir string, runs int) error {
 
 	all := functions
 	if _, err := os.Stat(filepath.Join(dir, emptyLambda)); err == nil {
-		all = append([]struct{ logicalID, name string }{{"", emptyLambda}}, all...)
+		all = append([]string{emptyLambda}, all...)
 	} else {
 		logf("init: no %s in %s; no reference cold start", emptyLambda, dir)
 	}
-	for _, f := range all {
-		env := functionEnv(f.logicalID, f.name, strings.TrimPrefix(rt.URL, "http://"), sm.URL, tmp)
-		bin := filepath.Join(dir, f.name)
+	for _, name := range all {
+		env := functionEnv(name, strings.TrimPrefix(rt.URL, "http://"), sm.URL, tmp)
+		bin := filepath.Join(dir, name)
 		var times []float64
 		for i := range runs + 1 {
 			d, err := coldStart(api, bin, env)
 			if err != nil {
-				return fmt.Errorf("%s: %w", f.name, err)
+				return fmt.Errorf("%s: %w", name, err)
 			}
 			if i > 0 { // the first run pulls the binary into the page cache
 				times = append(times, float64(d)/float64(time.Millisecond))
 			}
 		}
-		r.add("init_"+f.name+"_ms", median(times), "ms")
-		r.add("init_"+f.name+"_max_ms", slices.Max(times), "ms")
+		r.add("init_"+name+"_ms", median(times), "ms")
+		r.add("init_"+name+"_max_ms", slices.Max(times), "ms")
 	}
 	return nil
 }
@@ -159,9 +153,9 @@ const emptyLambda = "emptylambda"
 
 // functionEnv is a function's environment for a cold start outside AWS:
 // the Lambda runtime's variables and the template's for the function
-// (none for the empty reference function, logicalID "").
-func functionEnv(logicalID, name, runtimeAddr, endpoint, tmp string) []string {
-	keys := map[string][]string{"SubmitFunction": pipeline.SubmitEnv, "CheckStatusFunction": pipeline.CheckStatusEnv, "NotifyFunction": pipeline.NotifyEnv}[logicalID]
+// (none for the empty reference function).
+func functionEnv(name, runtimeAddr, endpoint, tmp string) []string {
+	keys := map[string][]string{"submit": pipeline.SubmitEnv, "checkstatus": pipeline.CheckStatusEnv, "notify": pipeline.NotifyEnv}[name]
 	values := map[string]string{pipeline.EnvBuildsTable: "avatar-builds", pipeline.EnvTopicARN: fakeTopic,
 		pipeline.EnvMirakoSecretID: "avatar-pipeline/mirako-token", pipeline.EnvLearnedHeadStart: "true"}
 	env := []string{
