@@ -13,6 +13,7 @@
 package schedulesim
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -111,16 +112,10 @@ func ModelOf(definition []byte) (Model, error) {
 		tr, err := ReadyAfter(definition, checks, progress)
 		return len(tr.States), tr.Invocations[checkFunction], err
 	}
-	one, inv1, err := count(1, 0)
-	if err != nil {
-		return Model{}, err
-	}
-	two, inv2, err := count(2, 0)
-	if err != nil {
-		return Model{}, err
-	}
-	twoProgress, _, err := count(2, 1)
-	if err != nil {
+	one, inv1, err1 := count(1, 0)
+	two, inv2, err2 := count(2, 0)
+	twoProgress, _, err3 := count(2, 1)
+	if err := cmp.Or(err1, err2, err3); err != nil {
 		return Model{}, err
 	}
 	m := Model{
