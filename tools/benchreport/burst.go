@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -146,20 +147,14 @@ func childBurst(w io.Writer, b burstRun) error {
 		time.Sleep(time.Second)
 	}
 	// Memory now, while everything still runs.
-	self, err := procStatus(os.Getpid(), "VmHWM")
-	if err != nil {
-		return err
-	}
-	selfCPU, err := cpuSeconds(os.Getpid())
-	if err != nil {
+	self, err1 := procStatus(os.Getpid(), "VmHWM")
+	selfCPU, err2 := cpuSeconds(os.Getpid())
+	kids, err3 := descendants(os.Getpid())
+	if err := cmp.Or(err1, err2, err3); err != nil {
 		return err
 	}
 	var others int64
 	var othersCPU float64
-	kids, err := descendants(os.Getpid())
-	if err != nil {
-		return err
-	}
 	for _, pid := range kids {
 		if hwm, err := procStatus(pid, "VmHWM"); err == nil {
 			others += hwm
