@@ -75,7 +75,7 @@ Example:
 func addSimFlags(f *pflag.FlagSet) *mirakotest.Config {
 	cfg := &mirakotest.Config{BuildTime: 20 * time.Second}
 	f.Var((*secondsFlag)(&cfg.BuildTime), "build-seconds", "seconds a simulated build takes from POST to READY (PENDING for the first tenth)")
-	f.Float64Var(&cfg.FaultRate, "fault-rate", 0, "probability (0 to 1) that a simulator request gets a random fault")
+	f.Float64Var(&cfg.FaultRate, "fault-rate", 0, "probability (0 to 1) that a simulator /v1 request gets a random fault")
 	f.Int64Var(&cfg.Seed, "seed", 1, "seed of the simulator's avatar ids and random faults")
 	f.Var((*countFlag)(&cfg.MaxBuilds), "sim-max-builds",
 		"builds the Mirako simulator lets be PENDING or BUILDING at once; a POST beyond gets 429 with Retry-After (0: no limit)")
