@@ -14,8 +14,3 @@ func signalGroup(cmd *exec.Cmd, _ bool) {
 		cmd.Process.Kill()
 	}
 }
-
-// groupGone reports whether the command's process has exited.
-func groupGone(cmd *exec.Cmd) bool {
-	return cmd.ProcessState != nil
-}

@@ -25,8 +25,3 @@ func signalGroup(cmd *exec.Cmd, kill bool) {
 	}
 	syscall.Kill(-cmd.Process.Pid, sig)
 }
-
-// groupGone reports whether no process of the command's group is left.
-func groupGone(cmd *exec.Cmd) bool {
-	return cmd.Process != nil && syscall.Kill(-cmd.Process.Pid, 0) == syscall.ESRCH
-}

@@ -22,7 +22,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sfn"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako"
 	"github.com/avatar-pipeline/avatar-pipeline/internal/mirako/mirakotest"
@@ -289,39 +288,6 @@ func (s *Stack) AWSConfig() aws.Config { return Config(s.Endpoint) }
 
 // Notifications returns the notifications the webhook has received.
 func (s *Stack) Notifications() []Notification { return s.Webhook.Notifications() }
-
-// Delivered waits until the webhook queue is empty (so every notification
-// published so far has been delivered or dead-lettered), and returns the
-// notifications received.
-func (s *Stack) Delivered(ctx context.Context) ([]Notification, error) {
-	for {
-		n, err := s.QueueDepth(ctx, s.Resources.WebhookQueueURL)
-		if err == nil && n == 0 {
-			return s.Notifications(), nil
-		}
-		select {
-		case <-ctx.Done():
-			return s.Notifications(), fmt.Errorf("wait for the webhook queue to empty: %w", cmp.Or(err, ctx.Err()))
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-// QueueDepth counts a queue's messages: visible, in flight and delayed.
-func (s *Stack) QueueDepth(ctx context.Context, url string) (int, error) {
-	out, err := sqs.NewFromConfig(s.AWSConfig()).GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
-		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameAll}})
-	if err != nil {
-		return 0, fmt.Errorf("read the depth of %s: %w", url, err)
-	}
-	n := 0
-	for _, k := range []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
-		sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible, sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed} {
-		v, _ := strconv.Atoi(out.Attributes[string(k)])
-		n += v
-	}
-	return n, nil
-}
 
 // Done is closed if moto_server exits while the stack runs.
 func (s *Stack) Done() <-chan struct{} { return s.base.moto.Done() }

@@ -2,80 +2,18 @@ package local
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"image"
 	"image/color"
 	"image/jpeg"
 	"image/png"
-	"io"
 	"math/rand/v2"
-	"strings"
 	"sync"
-	"testing"
-	"time"
 
 	xdraw "golang.org/x/image/draw"
 
 	"github.com/avatar-pipeline/avatar-pipeline/internal/face/sample"
 )
-
-// testAccessLog, when set (by this package's tests), records the
-// requests of every stack StartTest starts, for the permission proof.
-var testAccessLog io.Writer
-
-// StartTest starts a local stack for a test, on free ports unless o names
-// them, logging to the test's log unless o.Out is set, and closes it when
-// the test ends. A machine without moto_server fails the test (with the
-// install hint): end-to-end tests never skip.
-func StartTest(t testing.TB, o Options) *Stack {
-	t.Helper()
-	if o.AccessLog == nil {
-		o.AccessLog = testAccessLog
-	}
-	var tw *testWriter
-	if o.Out == nil {
-		tw = &testWriter{t: t}
-		o.Out = tw
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	s, err := Start(ctx, o)
-	if err != nil {
-		t.Fatalf("start the local stack: %v", err)
-	}
-	t.Cleanup(func() {
-		s.Close()
-		if tw != nil {
-			tw.stop()
-		}
-	})
-	return s
-}
-
-// testWriter sends a stack's log lines to t.Log until the stack is closed:
-// t.Log after the test has ended panics, and a function invocation that
-// outlived its deadline may still log then.
-type testWriter struct {
-	mu      sync.Mutex
-	t       testing.TB
-	stopped bool
-}
-
-func (w *testWriter) Write(b []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.stopped {
-		w.t.Log(strings.TrimRight(string(b), "\n"))
-	}
-	return len(b), nil
-}
-
-func (w *testWriter) stop() {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.stopped = true
-}
 
 // LogBuffer keeps a stack's log (Options.Out) in memory, safe for the
 // stack's concurrent writers: for a stack that outlives one test, whose
