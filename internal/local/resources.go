@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -41,7 +42,6 @@ const (
 	TopicName           = "avatar-build-events"
 	StateMachineName    = "avatar-build"
 	EventQueueName      = "avatar-upload-events"
-	DeadLetterQueueName = "avatar-upload-events-dead"
 	RuleName            = "avatar-object-created"
 	WebhookQueueName    = "avatar-webhook-events"
 	WebhookSecretName   = "avatar-pipeline/webhook-secret"
@@ -68,13 +68,11 @@ type Resources struct {
 	Bucket           string
 	Table            string
 	TopicARN         string
-	SecretID         string
 	SecretARN        string
 	WebhookSecretARN string
 	StateMachineARN  string
 	EventQueueURL    string
 	DeadLetterURL    string
-	RuleName         string
 	WebhookQueueURL  string
 	WebhookDeadURL   string
 }
@@ -106,68 +104,32 @@ type ProvisionInput struct {
 // endpoint, shaped by the template's definitions: the versioned bucket with
 // EventBridge notifications, the event rule (the template's pattern) with
 // an SQS queue as its target in place of the state machine, the table with
-// the template's keys and indexes, the topic, the secret and the state
-// machine.
+// the template's keys and indexes, the topic, the secrets, the state
+// machine and the webhook's queue.
 func Provision(ctx context.Context, cfg aws.Config, in ProvisionInput) (Resources, error) {
-	r := Resources{Bucket: BucketName, Table: TableName, SecretID: in.SecretID, RuleName: RuleName}
-
-	sm := secretsmanager.NewFromConfig(cfg)
-	secret, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
-		Name:         aws.String(in.SecretID),
-		SecretString: aws.String(in.Token),
-	})
-	if err != nil {
-		return r, fmt.Errorf("create secret %s: %w", in.SecretID, err)
+	r := Resources{Bucket: BucketName, Table: TableName}
+	sm, q := secretsmanager.NewFromConfig(cfg), sqs.NewFromConfig(cfg)
+	var err error
+	if r.SecretARN, err = createSecret(ctx, sm, in.SecretID, in.Token); err != nil {
+		return r, err
 	}
-	r.SecretARN = aws.ToString(secret.ARN)
-
 	if err := createTable(ctx, dynamodb.NewFromConfig(cfg), r.Table); err != nil {
 		return r, err
 	}
-
 	topic, err := sns.NewFromConfig(cfg).CreateTopic(ctx, &sns.CreateTopicInput{Name: aws.String(TopicName)})
 	if err != nil {
 		return r, fmt.Errorf("create topic %s: %w", TopicName, err)
 	}
 	r.TopicARN = aws.ToString(topic.TopicArn)
-
 	if err := createBucket(ctx, s3.NewFromConfig(cfg, func(o *s3.Options) { o.UsePathStyle = true }), r.Bucket); err != nil {
 		return r, err
 	}
-
-	q := sqs.NewFromConfig(cfg)
-	r.DeadLetterURL, err = createQueue(ctx, q, DeadLetterQueueName, nil)
-	if err != nil {
+	if r.EventQueueURL, r.DeadLetterURL, err = createQueue(ctx, q, EventQueueName, maxReceives, visibilityTimeout); err != nil {
 		return r, err
 	}
-	deadARN := "arn:aws:sqs:" + Region + ":" + Account + ":" + DeadLetterQueueName
-	redrive, _ := json.Marshal(map[string]string{"deadLetterTargetArn": deadARN, "maxReceiveCount": fmt.Sprint(maxReceives)})
-	r.EventQueueURL, err = createQueue(ctx, q, EventQueueName, map[string]string{
-		string(sqstypes.QueueAttributeNameRedrivePolicy):     string(redrive),
-		string(sqstypes.QueueAttributeNameVisibilityTimeout): fmt.Sprint(visibilityTimeout),
-	})
-	if err != nil {
+	if err := createRule(ctx, eventbridge.NewFromConfig(cfg), r.Bucket); err != nil {
 		return r, err
 	}
-
-	eb := eventbridge.NewFromConfig(cfg)
-	if _, err := eb.PutRule(ctx, &eventbridge.PutRuleInput{
-		Name:         aws.String(RuleName),
-		EventPattern: aws.String(EventPattern(r.Bucket)),
-		Description:  aws.String("S3 Object Created in " + r.Bucket + ": one build per upload (locally through a queue)"),
-	}); err != nil {
-		return r, fmt.Errorf("create rule %s: %w", RuleName, err)
-	}
-	if _, err := eb.PutTargets(ctx, &eventbridge.PutTargetsInput{
-		Rule: aws.String(RuleName),
-		Targets: []ebtypes.Target{{
-			Id:  aws.String("pump"),
-			Arn: aws.String("arn:aws:sqs:" + Region + ":" + Account + ":" + EventQueueName),
-		}},
-	}); err != nil {
-		return r, fmt.Errorf("target rule %s at queue %s: %w", RuleName, EventQueueName, err)
-	}
-
 	out, err := sfn.NewFromConfig(cfg).CreateStateMachine(ctx, &sfn.CreateStateMachineInput{
 		Name:       aws.String(StateMachineName),
 		Definition: aws.String(in.Definition),
@@ -179,41 +141,50 @@ func Provision(ctx context.Context, cfg aws.Config, in ProvisionInput) (Resource
 	}
 	r.StateMachineARN = aws.ToString(out.StateMachineArn)
 
-	if err := createWebhookQueue(ctx, cfg, &r, in.WebhookSecret); err != nil {
+	// The template's webhook delivery: the signing secret, and the queue
+	// subscribed to the topic, raw, whose dead-letter queue takes an event
+	// after webhook.MaxAttempts receives.
+	if r.WebhookSecretARN, err = createSecret(ctx, sm, WebhookSecretName, in.WebhookSecret); err != nil {
 		return r, err
 	}
-	return r, nil
-}
-
-// createWebhookQueue makes the template's webhook delivery: the signing
-// secret, the queue (whose dead-letter queue takes an event after
-// webhook.MaxAttempts receives) and its raw-message subscription to the
-// topic.
-func createWebhookQueue(ctx context.Context, cfg aws.Config, r *Resources, secret string) error {
-	created, err := secretsmanager.NewFromConfig(cfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
-		Name: aws.String(WebhookSecretName), SecretString: aws.String(secret)})
-	if err != nil {
-		return fmt.Errorf("create secret %s: %w", WebhookSecretName, err)
-	}
-	r.WebhookSecretARN = aws.ToString(created.ARN)
-	q := sqs.NewFromConfig(cfg)
-	if r.WebhookDeadURL, err = createQueue(ctx, q, WebhookQueueName+"-dead", nil); err != nil {
-		return err
-	}
-	redrive, _ := json.Marshal(map[string]any{"deadLetterTargetArn": arn("sqs", WebhookQueueName+"-dead"), "maxReceiveCount": webhook.MaxAttempts})
-	if r.WebhookQueueURL, err = createQueue(ctx, q, WebhookQueueName, map[string]string{
-		string(sqstypes.QueueAttributeNameRedrivePolicy):     string(redrive),
-		string(sqstypes.QueueAttributeNameVisibilityTimeout): "180",
-	}); err != nil {
-		return err
+	if r.WebhookQueueURL, r.WebhookDeadURL, err = createQueue(ctx, q, WebhookQueueName, webhook.MaxAttempts, 180); err != nil {
+		return r, err
 	}
 	if _, err := sns.NewFromConfig(cfg).Subscribe(ctx, &sns.SubscribeInput{
 		TopicArn: aws.String(r.TopicARN), Protocol: aws.String("sqs"), Endpoint: aws.String(arn("sqs", WebhookQueueName)),
 		Attributes: map[string]string{"RawMessageDelivery": "true"},
 	}); err != nil {
-		return fmt.Errorf("subscribe queue %s to %s: %w", WebhookQueueName, TopicName, err)
+		return r, fmt.Errorf("subscribe queue %s to %s: %w", WebhookQueueName, TopicName, err)
+	}
+	return r, nil
+}
+
+// createRule makes the template's event rule for the bucket, with the
+// event queue as its target in place of the state machine.
+func createRule(ctx context.Context, eb *eventbridge.Client, bucket string) error {
+	if _, err := eb.PutRule(ctx, &eventbridge.PutRuleInput{
+		Name:         aws.String(RuleName),
+		EventPattern: aws.String(EventPattern(bucket)),
+		Description:  aws.String("S3 Object Created in " + bucket + ": one build per upload (locally through a queue)"),
+	}); err != nil {
+		return fmt.Errorf("create rule %s: %w", RuleName, err)
+	}
+	if _, err := eb.PutTargets(ctx, &eventbridge.PutTargetsInput{
+		Rule:    aws.String(RuleName),
+		Targets: []ebtypes.Target{{Id: aws.String("pump"), Arn: aws.String(arn("sqs", EventQueueName))}},
+	}); err != nil {
+		return fmt.Errorf("target rule %s at queue %s: %w", RuleName, EventQueueName, err)
 	}
 	return nil
+}
+
+// createSecret stores value as the secret name and returns its ARN.
+func createSecret(ctx context.Context, sm *secretsmanager.Client, name, value string) (string, error) {
+	out, err := sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String(value)})
+	if err != nil {
+		return "", fmt.Errorf("create secret %s: %w", name, err)
+	}
+	return aws.ToString(out.ARN), nil
 }
 
 // EventPattern is the template's event rule pattern for the bucket, with
@@ -314,11 +285,21 @@ func createBucket(ctx context.Context, c *s3.Client, name string) error {
 	return nil
 }
 
-// createQueue creates an SQS queue and returns its URL.
-func createQueue(ctx context.Context, q *sqs.Client, name string, attrs map[string]string) (string, error) {
-	out, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
+// createQueue creates the queue name, with visibility seconds of
+// visibility timeout, and its dead-letter queue, name-dead, which takes a
+// message after maxReceives receives; it returns both URLs.
+func createQueue(ctx context.Context, q *sqs.Client, name string, maxReceives, visibility int) (url, deadURL string, err error) {
+	dead, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name + "-dead")})
 	if err != nil {
-		return "", fmt.Errorf("create queue %s: %w", name, err)
+		return "", "", fmt.Errorf("create queue %s-dead: %w", name, err)
 	}
-	return aws.ToString(out.QueueUrl), nil
+	redrive, _ := json.Marshal(map[string]any{"deadLetterTargetArn": arn("sqs", name+"-dead"), "maxReceiveCount": maxReceives})
+	out, err := q.CreateQueue(ctx, &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: map[string]string{
+		string(sqstypes.QueueAttributeNameRedrivePolicy):     string(redrive),
+		string(sqstypes.QueueAttributeNameVisibilityTimeout): strconv.Itoa(visibility),
+	}})
+	if err != nil {
+		return "", "", fmt.Errorf("create queue %s: %w", name, err)
+	}
+	return aws.ToString(out.QueueUrl), aws.ToString(dead.QueueUrl), nil
 }
