@@ -64,49 +64,13 @@ func StartMoto(ctx context.Context, awsPort int, log io.Writer) (*Moto, error) {
 	if err != nil {
 		return nil, ErrMotoMissing
 	}
-	dir, err := os.MkdirTemp("", "avatar-local-moto-")
-	if err != nil {
-		return nil, fmt.Errorf("start moto: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "sitecustomize.py"), sitecustomize, 0o644); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("start moto: %w", err)
-	}
 	if log == nil {
 		log = io.Discard
 	}
-
-	// Not exec.CommandContext: ctx bounds the start, not the server's life.
-	cmd := exec.Command(path, "-H", "127.0.0.1", "-p", "0")
-	pythonPath := dir
-	if old := os.Getenv("PYTHONPATH"); old != "" {
-		pythonPath += string(os.PathListSeparator) + old
-	}
-	cmd.Env = append(os.Environ(),
-		"MOTO_PORT="+strconv.Itoa(awsPort),
-		"PYTHONPATH="+pythonPath,
-		"AVATAR_LOCAL_MOTO=1",
-		"PYTHONUNBUFFERED=1",
-	)
-	cmd.Dir = dir
-	cmd.Stdout = io.Discard
-	setProcessGroup(cmd)
-	stdin, err := cmd.StdinPipe()
+	m, stderr, err := spawnMoto(path, awsPort)
 	if err != nil {
-		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start moto: %w", err)
 	}
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("start moto: %w", err)
-	}
-	if err := cmd.Start(); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("start %s: %w", path, err)
-	}
-	m := &Moto{cmd: cmd, stdin: stdin, dir: dir, tail: &tail{}, done: make(chan struct{})}
-
 	ready := make(chan string, 1)
 	scanned := make(chan struct{})
 	go func() {
@@ -115,18 +79,16 @@ func StartMoto(ctx context.Context, awsPort int, log io.Writer) (*Moto, error) {
 	}()
 	go func() {
 		<-scanned // Wait must not run before the pipe is drained
-		cmd.Wait()
+		m.cmd.Wait()
 		close(m.done)
 	}()
 
-	timer := time.NewTimer(motoReadyTimeout)
-	defer timer.Stop()
 	select {
 	case m.URL = <-ready:
 	case <-m.done:
 		m.Close()
 		return nil, fmt.Errorf("moto_server exited before it was ready:\n%s", m.tail)
-	case <-timer.C:
+	case <-time.After(motoReadyTimeout):
 		m.Close()
 		return nil, fmt.Errorf("moto_server not ready after %s:\n%s", motoReadyTimeout, m.tail)
 	case <-ctx.Done():
@@ -138,6 +100,44 @@ func StartMoto(ctx context.Context, awsPort int, log io.Writer) (*Moto, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// spawnMoto starts the moto_server at path in a directory of its own, which
+// holds sitecustomize.py, and returns it with its standard error.
+func spawnMoto(path string, awsPort int) (m *Moto, stderr io.Reader, err error) {
+	dir, err := os.MkdirTemp("", "avatar-local-moto-")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(dir)
+		}
+	}()
+	if err := os.WriteFile(filepath.Join(dir, "sitecustomize.py"), sitecustomize, 0o644); err != nil {
+		return nil, nil, err
+	}
+	// Not exec.CommandContext: the context bounds the start, not the server's life.
+	cmd := exec.Command(path, "-H", "127.0.0.1", "-p", "0")
+	pythonPath := dir
+	if old := os.Getenv("PYTHONPATH"); old != "" {
+		pythonPath += string(os.PathListSeparator) + old
+	}
+	cmd.Env = append(os.Environ(), "MOTO_PORT="+strconv.Itoa(awsPort), "PYTHONPATH="+pythonPath,
+		"AVATAR_LOCAL_MOTO=1", "PYTHONUNBUFFERED=1")
+	cmd.Dir, cmd.Stdout = dir, io.Discard
+	setProcessGroup(cmd)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	if stderr, err = cmd.StderrPipe(); err != nil {
+		return nil, nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, nil, err
+	}
+	return &Moto{cmd: cmd, stdin: stdin, dir: dir, tail: &tail{}, done: make(chan struct{})}, stderr, nil
 }
 
 // listening matches werkzeug's " * Running on http://127.0.0.1:PORT".
