@@ -287,9 +287,8 @@ func statesAccess(op string, body []byte) ([]Access, bool) {
 // /2015-03-31/functions/{FunctionName}/invocations, whose function may be
 // named by name, name:qualifier, partial ARN or ARN.
 func lambdaAccess(r *http.Request) ([]Access, bool) {
-	ref, prefixed := strings.CutPrefix(r.URL.Path, "/2015-03-31/functions/")
-	ref, suffixed := strings.CutSuffix(ref, "/invocations")
-	if !prefixed || !suffixed || ref == "" || r.Method != http.MethodPost {
+	ref, ok := invokeRef(r)
+	if !ok || ref == "" {
 		return nil, false
 	}
 	resource := arn("lambda", "function:"+ref)

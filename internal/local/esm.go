@@ -35,15 +35,11 @@ func (e *EventSource) Run(ctx context.Context) {
 func (e *EventSource) deliver(ctx context.Context, ms []sqstypes.Message) {
 	ev := events.SQSEvent{}
 	for _, m := range ms {
-		attrs := map[string]string{}
-		for k, v := range m.Attributes {
-			attrs[k] = v
-		}
 		ev.Records = append(ev.Records, events.SQSMessage{MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle),
-			Body: aws.ToString(m.Body), Attributes: attrs, EventSource: "aws:sqs", EventSourceARN: e.QueueARN, AWSRegion: Region})
+			Body: aws.ToString(m.Body), Attributes: m.Attributes, EventSource: "aws:sqs", EventSourceARN: e.QueueARN, AWSRegion: Region})
 	}
 	payload, _ := json.Marshal(ev)
-	out, fail := Run(e.Function, "arn:aws:lambda:"+Region+":"+Account+":function:"+e.Function.Name, newRequestID(), payload)
+	out, fail := Run(e.Function, functionARN(e.Function.Name), newRequestID(), payload)
 	if fail != nil { // the whole batch comes back, as in AWS
 		e.Logf("%s failed (%s): %s", e.Function.Name, fail.Type, fail.Message)
 		return

@@ -54,13 +54,19 @@ const (
 	invokeSuffix = "/invocations"
 )
 
+// invokeRef returns the FunctionName of a Lambda Invoke request.
+func invokeRef(r *http.Request) (string, bool) {
+	ref, prefixed := strings.CutPrefix(r.URL.Path, invokePrefix)
+	ref, suffixed := strings.CutSuffix(ref, invokeSuffix)
+	return ref, prefixed && suffixed && r.Method == http.MethodPost
+}
+
 // Gateway is the local stack's AWS endpoint, an http.Handler. Lambda Invoke
 // requests for registered functions run in-process; everything else is
 // passed to moto unchanged (method, path, query, Host header, body, streamed
 // both ways), so clients may sign requests for the gateway's address.
 type Gateway struct {
-	region, account string
-	log             func(format string, args ...any)
+	log func(format string, args ...any)
 
 	backend atomic.Pointer[url.URL]
 	proxy   *httputil.ReverseProxy
@@ -86,12 +92,11 @@ type Gateway struct {
 // gateway must be listening before moto starts (moto needs its port), and
 // the functions are built once the resources they read exist. logf reports
 // failed invocations; nil discards them.
-func NewGateway(region, account string, logf func(format string, args ...any)) *Gateway {
+func NewGateway(logf func(format string, args ...any)) *Gateway {
 	if logf == nil {
 		logf = func(string, ...any) {}
 	}
-	g := &Gateway{region: region, account: account, log: logf,
-		funcs: map[string]Function{}, mounts: map[string]http.Handler{}}
+	g := &Gateway{log: logf, funcs: map[string]Function{}, mounts: map[string]http.Handler{}}
 	g.proxy = &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(g.backend.Load())
@@ -132,23 +137,19 @@ func (g *Gateway) Mount(p string, h http.Handler) {
 	g.mounts[p] = h
 }
 
-// FunctionARN returns the ARN of the function named name in the gateway's
-// region and account.
-func (g *Gateway) FunctionARN(name string) string {
-	return fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", g.region, g.account, name)
-}
+// functionARN returns the ARN of the local function named name.
+func functionARN(name string) string { return arn("lambda", "function:"+name) }
 
 // ServeHTTP routes a request to a function, a mount or moto.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p := r.URL.Path
-	if r.Method == http.MethodPost && strings.HasPrefix(p, invokePrefix) && strings.HasSuffix(p, invokeSuffix) {
-		ref := strings.TrimSuffix(strings.TrimPrefix(p, invokePrefix), invokeSuffix)
+	if ref, ok := invokeRef(r); ok {
 		if fn, ok := g.function(ref); ok {
 			g.invoke(w, r, fn)
 			return
 		}
 		writeLambdaError(w, http.StatusNotFound, "ResourceNotFoundException",
-			"Function not found: "+g.FunctionARN(functionName(ref)))
+			"Function not found: "+functionARN(functionName(ref)))
 		return
 	}
 	if strings.HasPrefix(p, "/_local/") {
@@ -307,7 +308,7 @@ func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request, fn Function) {
 			fmt.Sprintf("Request must be smaller than %d bytes for the InvokeFunction operation", maxPayload))
 		return
 	}
-	arn := g.FunctionARN(fn.Name)
+	arn := functionARN(fn.Name)
 	requestID := newRequestID()
 	h := w.Header()
 	h.Set("X-Amzn-Requestid", requestID)

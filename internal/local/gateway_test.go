@@ -21,7 +21,7 @@ import (
 // newTestGateway serves a gateway with the given functions.
 func newTestGateway(t *testing.T, fns ...Function) (*Gateway, *httptest.Server) {
 	t.Helper()
-	gw := NewGateway(Region, Account, t.Logf)
+	gw := NewGateway(t.Logf)
 	for _, fn := range fns {
 		gw.Register(fn)
 	}

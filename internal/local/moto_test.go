@@ -106,7 +106,7 @@ func TestMotoThroughGateway(t *testing.T) {
 		func() error { panic("boom") })})
 
 	cfg := Config(b.endpoint)
-	def := strings.ReplaceAll(probeDefinition, "${echo}", b.gw.FunctionARN("echo"))
+	def := strings.ReplaceAll(probeDefinition, "${echo}", functionARN("echo"))
 	res, err := Provision(ctx, cfg, ProvisionInput{Definition: def, Token: "t", SecretID: "probe/token"})
 	if err != nil {
 		t.Fatal(err)

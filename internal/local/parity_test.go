@@ -159,7 +159,7 @@ func TestResourcesMatchTheTemplate(t *testing.T) {
 	if got, want := slices.Sorted(maps.Keys(subs)), statemachine.Placeholders(); !slices.Equal(got, want) {
 		t.Errorf("substitutions: the template gives %v, the definition uses %v", got, want)
 	}
-	if _, err := Definition(NewGateway(Region, Account, nil)); err != nil {
+	if _, err := Definition(); err != nil {
 		t.Error(err)
 	}
 }

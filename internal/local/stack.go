@@ -185,7 +185,7 @@ func Start(ctx context.Context, o Options) (*Stack, error) {
 	if s.MirakoURL == "" {
 		s.MirakoURL = mirako.DefaultBaseURL
 	}
-	definition, err := Definition(b.gw)
+	definition, err := Definition()
 	if err != nil {
 		return nil, err
 	}
@@ -264,7 +264,7 @@ func (s *Stack) sweepEvery(ctx context.Context, every time.Duration, fn Function
 			return
 		case <-time.After(every):
 		}
-		out, fail := Run(fn, fn.Name, newRequestID(), []byte("{}"))
+		out, fail := Run(fn, functionARN(fn.Name), newRequestID(), []byte("{}"))
 		var did sweep.Summary
 		switch {
 		case fail != nil:
@@ -334,7 +334,7 @@ func startBase(ctx context.Context, addr string, logf func(string, ...any), moto
 		return nil, fmt.Errorf("local stack: %s is not a loopback address; moto calls the functions back at localhost:%d", addr, tcp.Port)
 	}
 	b := &base{
-		gw:       NewGateway(Region, Account, logf),
+		gw:       NewGateway(logf),
 		endpoint: "http://" + hostPort(ln.Addr()),
 	}
 	b.srv = &http.Server{Handler: b.gw, ReadHeaderTimeout: 30 * time.Second}
@@ -397,11 +397,11 @@ func hostPort(a net.Addr) string {
 
 // Definition renders the state machine with the template's substitutions,
 // each resource replaced by its local counterpart.
-func Definition(gw *Gateway) (string, error) {
+func Definition() (string, error) {
 	return statemachine.Render(map[string]string{
-		"SubmitFunctionArn":      gw.FunctionARN(SubmitFunctionName),
-		"CheckStatusFunctionArn": gw.FunctionARN(CheckFunctionName),
-		"NotifyFunctionArn":      gw.FunctionARN(NotifyFunctionName),
+		"SubmitFunctionArn":      functionARN(SubmitFunctionName),
+		"CheckStatusFunctionArn": functionARN(CheckFunctionName),
+		"NotifyFunctionArn":      functionARN(NotifyFunctionName),
 		"BuildsTable":            TableName,
 		"Partition":              "aws",
 	})

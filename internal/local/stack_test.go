@@ -57,7 +57,7 @@ func TestFunctionEnvironments(t *testing.T) {
 
 func TestDefinition(t *testing.T) {
 	t.Parallel()
-	def, err := Definition(NewGateway(Region, Account, nil))
+	def, err := Definition()
 	if err != nil {
 		t.Fatal(err)
 	}
