@@ -142,117 +142,122 @@ type Stack struct {
 // Start starts a local stack. On error, everything started so far is
 // stopped again.
 func Start(ctx context.Context, o Options) (*Stack, error) {
-	out := newPrinter(o.Out)
-	s := &Stack{out: out}
+	s := &Stack{out: newPrinter(o.Out), MirakoURL: cmp.Or(o.MirakoURL, mirako.DefaultBaseURL)}
 	ok := false
 	defer func() {
 		if !ok {
 			s.Close()
 		}
 	}()
-
 	// The simulator first: its port is part of the functions' environment.
 	token := o.MirakoToken
-	s.MirakoURL = o.MirakoURL
 	if token == "" {
-		ln, err := listen(o.SimAddr, "the Mirako simulator")
-		if err != nil {
+		var err error
+		if token, err = s.startSim(o); err != nil {
 			return nil, err
 		}
-		token = o.SimToken
-		if token == "" {
-			token = "local-sim-token"
-		}
-		s.Sim = mirakotest.New(mirakotest.Config{Token: token, BuildTime: o.BuildTime, FaultRate: o.FaultRate,
-			FaultKinds: o.FaultKinds, SlowDelay: o.SlowDelay, Seed: o.Seed, MaxBuilds: o.SimMaxBuilds, Outage: o.SimOutage})
-		s.simSrv = &http.Server{Handler: s.Sim, ReadHeaderTimeout: 10 * time.Second}
-		go s.simSrv.Serve(ln)
-		s.MirakoURL = "http://" + hostPort(ln.Addr())
 	}
-
 	var motoLog io.Writer
 	if o.Verbose {
-		motoLog = prefixWriter{out, "moto: "}
+		motoLog = prefixWriter{s.out, "moto: "}
 	}
-	b, err := startBase(ctx, o.Addr, out.printf, motoLog)
+	b, err := startBase(ctx, o.Addr, s.out.printf, motoLog)
 	if err != nil {
 		return nil, err
 	}
-	s.base = b
-	s.Endpoint = b.endpoint
-	cfg := Config(s.Endpoint)
-
-	if s.MirakoURL == "" {
-		s.MirakoURL = mirako.DefaultBaseURL
+	s.base, s.Endpoint = b, b.endpoint
+	if err := s.provision(ctx, o, token); err != nil {
+		return nil, err
 	}
+	s.run(o, s.register(o))
+	ok = true
+	return s, nil
+}
+
+// startSim starts the Mirako simulator and returns the token it accepts.
+func (s *Stack) startSim(o Options) (string, error) {
+	ln, err := listen(o.SimAddr, "the Mirako simulator")
+	if err != nil {
+		return "", err
+	}
+	token := cmp.Or(o.SimToken, "local-sim-token")
+	s.Sim = mirakotest.New(mirakotest.Config{Token: token, BuildTime: o.BuildTime, FaultRate: o.FaultRate,
+		FaultKinds: o.FaultKinds, SlowDelay: o.SlowDelay, Seed: o.Seed, MaxBuilds: o.SimMaxBuilds, Outage: o.SimOutage})
+	s.simSrv = &http.Server{Handler: s.Sim, ReadHeaderTimeout: 10 * time.Second}
+	go s.simSrv.Serve(ln)
+	s.MirakoURL = "http://" + hostPort(ln.Addr())
+	return token, nil
+}
+
+// provision mounts the webhook receiver, creates the resources and sets
+// the functions' environment.
+func (s *Stack) provision(ctx context.Context, o Options, token string) error {
 	definition, err := Definition()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	s.WebhookSecret = o.WebhookSecret
-	if s.WebhookSecret == "" {
-		s.WebhookSecret = newWebhookSecret()
+	s.WebhookSecret = cmp.Or(o.WebhookSecret, newWebhookSecret())
+	if s.Webhook, err = NewWebhook(s.WebhookSecret, s.out.notification); err != nil {
+		return err
 	}
-	if s.Webhook, err = NewWebhook(s.WebhookSecret, out.notification); err != nil {
-		return nil, err
-	}
-	b.gw.Mount(WebhookPath, s.Webhook)
-	s.Resources, err = Provision(ctx, cfg, ProvisionInput{
+	s.base.gw.Mount(WebhookPath, s.Webhook)
+	s.Resources, err = Provision(ctx, Config(s.Endpoint), ProvisionInput{
 		Definition:    definition,
 		Token:         token,
 		SecretID:      defaultSecretName,
 		WebhookSecret: s.WebhookSecret,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.Env = environment(o, s.Endpoint, s.MirakoURL, s.Resources)
+	return nil
+}
+
+// register builds the functions from their environment, as their mains
+// do, registers them with the gateway and returns them by name. Their
+// metric lines are printed as CloudWatch would receive them, and tallied
+// for the summary on exit.
+func (s *Stack) register(o Options) map[string]Function {
 	if o.AccessLog != nil {
 		var principals []string
 		for _, fn := range functions {
 			principals = append(principals, fn.LogicalID)
 		}
-		b.gw.RecordAccess(o.AccessLog, principals, map[string]string{defaultSecretName: s.Resources.SecretARN, WebhookSecretName: s.Resources.WebhookSecretARN})
+		s.base.gw.RecordAccess(o.AccessLog, principals, map[string]string{defaultSecretName: s.Resources.SecretARN, WebhookSecretName: s.Resources.WebhookSecretARN})
 	}
 	var logOut io.Writer = io.Discard
 	if o.Verbose {
-		logOut = out
+		logOut = s.out
 	}
-	// The metric lines are printed as CloudWatch would receive them, and
-	// tallied for the summary on exit.
 	registered := map[string]Function{}
 	for _, fn := range functions {
-		stdout := io.MultiWriter(prefixWriter{out, fn.Name + " metrics: "}, &s.Metrics)
+		stdout := io.MultiWriter(prefixWriter{s.out, fn.Name + " metrics: "}, &s.Metrics)
 		rt := runtimeOf(s.Env[fn.Name], prefixWriter{logOut, fn.Name + ": "}, stdout)
 		registered[fn.Name] = Function{Name: fn.Name, Handler: fn.Handler(rt), Timeout: fn.Timeout}
-		b.gw.Register(registered[fn.Name])
+		s.base.gw.Register(registered[fn.Name])
 	}
+	return registered
+}
 
+// run starts what AWS would run and moto cannot, until Close: the pump,
+// the webhook queue's event source, the sweep's schedule, and the progress
+// log.
+func (s *Stack) run(o Options, fns map[string]Function) {
+	cfg := Config(s.Endpoint)
 	bg, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	pump := &Pump{
-		Queue:           sqs.NewFromConfig(cfg),
-		Workflow:        sfn.NewFromConfig(cfg),
-		QueueURL:        s.Resources.EventQueueURL,
-		StateMachineARN: s.Resources.StateMachineARN,
-		Logf:            out.printf,
-	}
-	prog := &progress{table: &store.Table{DB: dynamodb.NewFromConfig(cfg), Name: s.Resources.Table}, printf: out.printf}
+	pump := &Pump{Queue: sqs.NewFromConfig(cfg), Workflow: sfn.NewFromConfig(cfg), QueueURL: s.Resources.EventQueueURL,
+		StateMachineARN: s.Resources.StateMachineARN, Logf: s.out.printf}
 	deliveries := &EventSource{Queue: sqs.NewFromConfig(cfg), QueueURL: s.Resources.WebhookQueueURL, QueueARN: arn("sqs", WebhookQueueName),
-		Function: registered[WebhookFunctionName], Logf: out.printf}
-	s.wg.Add(3)
-	go func() { defer s.wg.Done(); pump.Run(bg) }()
-	go func() { defer s.wg.Done(); prog.run(bg, time.Second) }()
-	go func() { defer s.wg.Done(); deliveries.Run(bg) }()
+		Function: fns[WebhookFunctionName], Logf: s.out.printf}
+	prog := &progress{table: &store.Table{DB: dynamodb.NewFromConfig(cfg), Name: s.Resources.Table}, printf: s.out.printf}
+	s.wg.Go(func() { pump.Run(bg) })
+	s.wg.Go(func() { deliveries.Run(bg) })
+	s.wg.Go(func() { prog.run(bg, time.Second) })
 	if o.SweepEvery >= 0 {
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.sweepEvery(bg, cmp.Or(o.SweepEvery, 15*time.Minute), registered[SweepFunctionName])
-		}()
+		s.wg.Go(func() { s.sweepEvery(bg, cmp.Or(o.SweepEvery, 15*time.Minute), fns[SweepFunctionName]) })
 	}
-	ok = true
-	return s, nil
 }
 
 // sweepEvery runs the sweep function on a schedule, as the deployed
