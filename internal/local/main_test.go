@@ -23,7 +23,7 @@ func TestMain(m *testing.M) {
 	}
 	testAccessLog = &suiteAccess
 	code := m.Run()
-	if requests := suiteAccess.Bytes(); code == 0 && len(requests) > 0 {
+	if requests := []byte(suiteAccess.String()); code == 0 && len(requests) > 0 {
 		if report, err := checkPermissions(requests, false); err != nil {
 			fmt.Fprintf(os.Stderr, "the permission proof over every request the suite made failed:\n%s\n%v\n", report, err)
 			code = 1

@@ -1,7 +1,6 @@
 package local
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,24 +23,7 @@ import (
 // action a function uses is noticed.
 
 // suiteAccess collects the requests of every stack the package's tests start.
-var suiteAccess lockedBuffer
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) Bytes() []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return bytes.Clone(l.b.Bytes())
-}
+var suiteAccess LogBuffer
 
 // permissionResources are the local values of the template's names, for
 // resolving the translated policies (tools/permissions/README.md).
@@ -101,7 +82,7 @@ func checkPermissions(requests []byte, selfTest bool) (string, error) {
 // and every action used necessary.
 func TestPermissions(t *testing.T) {
 	t.Parallel()
-	var access lockedBuffer
+	var access LogBuffer
 	o := e2eOptions()
 	o.AccessLog, o.NotifyOnSubmit = &access, true
 	o.FaultKinds = nil
@@ -116,12 +97,12 @@ func TestPermissions(t *testing.T) {
 	for _, id := range ids {
 		waitTerminal(ctx, t, s, id)
 	}
-	report, err := checkPermissions(access.Bytes(), false)
+	report, err := checkPermissions([]byte(access.String()), false)
 	t.Logf("permission proof:\n%s", report)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mutations, err := checkPermissions(access.Bytes(), true)
+	mutations, err := checkPermissions([]byte(access.String()), true)
 	t.Logf("self-test:\n%s", mutations)
 	if err != nil {
 		t.Fatal(err)
