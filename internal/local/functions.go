@@ -27,15 +27,16 @@ type function struct {
 	LogicalID string
 	Name      string // the local function name, the last part of its ARN
 	Timeout   time.Duration
+	Env       []string // the variables the template sets
 	Handler   func(pipeline.Runtime) lambda.Handler
 }
 
 var functions = []function{
-	{"SubmitFunction", SubmitFunctionName, 300 * time.Second, func(rt pipeline.Runtime) lambda.Handler { return lambda.NewHandler(submit.Lambda(rt)) }},
-	{"CheckStatusFunction", CheckFunctionName, 30 * time.Second, func(rt pipeline.Runtime) lambda.Handler { return lambda.NewHandler(checkstatus.Lambda(rt)) }},
-	{"NotifyFunction", NotifyFunctionName, 30 * time.Second, func(rt pipeline.Runtime) lambda.Handler { return lambda.NewHandler(notify.Lambda(rt)) }},
-	{"SweepFunction", SweepFunctionName, 120 * time.Second, func(rt pipeline.Runtime) lambda.Handler { return lambda.NewHandler(sweep.Lambda(rt)) }},
-	{"WebhookFunction", WebhookFunctionName, 30 * time.Second, func(rt pipeline.Runtime) lambda.Handler { return lambda.NewHandler(webhook.Lambda(rt)) }},
+	{"SubmitFunction", SubmitFunctionName, 300 * time.Second, pipeline.SubmitEnv, func(rt pipeline.Runtime) lambda.Handler { return lambda.NewHandler(submit.Lambda(rt)) }},
+	{"CheckStatusFunction", CheckFunctionName, 30 * time.Second, pipeline.CheckStatusEnv, func(rt pipeline.Runtime) lambda.Handler { return lambda.NewHandler(checkstatus.Lambda(rt)) }},
+	{"NotifyFunction", NotifyFunctionName, 30 * time.Second, pipeline.NotifyEnv, func(rt pipeline.Runtime) lambda.Handler { return lambda.NewHandler(notify.Lambda(rt)) }},
+	{"SweepFunction", SweepFunctionName, 120 * time.Second, pipeline.SweepEnv, func(rt pipeline.Runtime) lambda.Handler { return lambda.NewHandler(sweep.Lambda(rt)) }},
+	{"WebhookFunction", WebhookFunctionName, 30 * time.Second, webhook.Env, func(rt pipeline.Runtime) lambda.Handler { return lambda.NewHandler(webhook.Lambda(rt)) }},
 }
 
 // The template's parameter defaults that reach the functions' environment.
@@ -80,13 +81,11 @@ func environment(o Options, endpoint, mirakoURL string, r Resources) map[string]
 		webhook.EnvSecretID:          WebhookSecretName,
 		webhook.EnvQueueURL:          r.WebhookQueueURL,
 	}
-	keys := map[string][]string{SubmitFunctionName: pipeline.SubmitEnv, CheckFunctionName: pipeline.CheckStatusEnv,
-		NotifyFunctionName: pipeline.NotifyEnv, SweepFunctionName: pipeline.SweepEnv, WebhookFunctionName: webhook.Env}
 	out := map[string]map[string]string{}
 	for _, fn := range functions {
 		env := map[string]string{"AWS_REGION": Region, "AWS_ENDPOINT_URL": endpoint,
 			"AWS_ACCESS_KEY_ID": fn.LogicalID, "AWS_SECRET_ACCESS_KEY": "local"}
-		for _, k := range keys[fn.Name] {
+		for _, k := range fn.Env {
 			env[k] = values[k]
 		}
 		if fn.Name == WebhookFunctionName && o.WebhookRetrySeconds > 0 {
