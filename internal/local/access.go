@@ -1,6 +1,7 @@
 package local
 
 import (
+	"cmp"
 	"encoding/json"
 	"maps"
 	"net"
@@ -184,11 +185,7 @@ func sqsAccess(op string, param func(string) string, path string) ([]Access, boo
 		}
 		resource = queueARN(u.Path)
 	case param("QueueName") != "":
-		account := param("QueueOwnerAWSAccountId")
-		if account == "" {
-			account = Account
-		}
-		resource = "arn:aws:sqs:" + Region + ":" + account + ":" + param("QueueName")
+		resource = queueARN("/" + cmp.Or(param("QueueOwnerAWSAccountId"), Account) + "/" + param("QueueName"))
 	case op == "ListQueues":
 		resource = "*"
 	default:
@@ -216,17 +213,11 @@ func queueARN(path string) string {
 // snsAccess reads an SNS request (query protocol): the topic it names, or
 // the one CreateTopic makes.
 func snsAccess(op string, form url.Values) ([]Access, bool) {
-	var resource string
-	switch {
-	case op == "":
-		return nil, false
-	case form.Get("TopicArn") != "":
-		resource = form.Get("TopicArn")
-	case form.Get("TargetArn") != "":
-		resource = form.Get("TargetArn")
-	case op == "CreateTopic" && form.Get("Name") != "":
+	resource := cmp.Or(form.Get("TopicArn"), form.Get("TargetArn"))
+	if resource == "" && op == "CreateTopic" && form.Get("Name") != "" {
 		resource = arn("sns", form.Get("Name"))
-	default:
+	}
+	if op == "" || resource == "" {
 		return nil, false
 	}
 	if op == "PublishBatch" {
