@@ -37,7 +37,7 @@ type Pump struct {
 	Workflow        ExecutionStarter
 	QueueURL        string
 	StateMachineARN string
-	// Logf reports each event's fate; nil discards.
+	// Logf reports each event's fate.
 	Logf func(format string, args ...any)
 	// Wait is the long-poll wait in seconds (default 2): how long Run may
 	// take to notice that its context is done.
@@ -46,7 +46,7 @@ type Pump struct {
 
 // Run pumps events until ctx is done.
 func (p *Pump) Run(ctx context.Context) {
-	poll(ctx, p.Queue, p.QueueURL, p.Wait, p.logf, func(ms []sqstypes.Message) {
+	poll(ctx, p.Queue, p.QueueURL, p.Wait, p.Logf, func(ms []sqstypes.Message) {
 		for _, m := range ms {
 			p.handle(ctx, m)
 		}
@@ -70,7 +70,10 @@ func poll(ctx context.Context, q EventQueue, url string, wait int32, logf func(s
 		if err != nil {
 			if ctx.Err() == nil {
 				logf("receive from %s: %v", url, err)
-				sleep(ctx, time.Second)
+				select {
+				case <-ctx.Done():
+				case <-time.After(time.Second):
+				}
 			}
 			continue
 		}
@@ -96,16 +99,16 @@ func (p *Pump) handle(ctx context.Context, m sqstypes.Message) {
 	var invalid *sfntypes.InvalidExecutionInput
 	switch {
 	case err == nil:
-		p.logf("upload %s: started execution %s", describeEvent([]byte(body)), aws.ToString(out.ExecutionArn))
+		p.Logf("upload %s: started execution %s", describeEvent([]byte(body)), aws.ToString(out.ExecutionArn))
 	case errors.As(err, &exists):
 		// The same event again (EventBridge and SQS deliver at least once):
 		// its execution was started before.
-		p.logf("upload %s: duplicate event, execution %s already started", describeEvent([]byte(body)), name)
+		p.Logf("upload %s: duplicate event, execution %s already started", describeEvent([]byte(body)), name)
 	case errors.As(err, &invalid):
-		p.logf("pump: dropping an event that is not valid execution input: %v", err)
+		p.Logf("pump: dropping an event that is not valid execution input: %v", err)
 	default:
 		if ctx.Err() == nil {
-			p.logf("pump: start execution %s: %v (the event will be retried)", name, err)
+			p.Logf("pump: start execution %s: %v (the event will be retried)", name, err)
 		}
 		return
 	}
@@ -113,13 +116,7 @@ func (p *Pump) handle(ctx context.Context, m sqstypes.Message) {
 		QueueUrl:      aws.String(p.QueueURL),
 		ReceiptHandle: m.ReceiptHandle,
 	}); err != nil && ctx.Err() == nil {
-		p.logf("pump: delete event %s: %v", aws.ToString(m.MessageId), err)
-	}
-}
-
-func (p *Pump) logf(format string, args ...any) {
-	if p.Logf != nil {
-		p.Logf(format, args...)
+		p.Logf("pump: delete event %s: %v", aws.ToString(m.MessageId), err)
 	}
 }
 
@@ -198,14 +195,4 @@ func describeEvent(event []byte) string {
 		return "(not an S3 event)"
 	}
 	return "s3://" + e.Detail.Bucket.Name + "/" + e.Detail.Object.Key
-}
-
-// sleep waits for d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-	}
 }
