@@ -1,21 +1,20 @@
 package webhook
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 )
 
 // Standard Webhooks headers, set on every delivery.
 const (
-	HeaderID        = "webhook-id"
-	HeaderTimestamp = "webhook-timestamp"
-	HeaderSignature = "webhook-signature"
+	HeaderID        = standardwebhooks.HeaderWebhookID
+	HeaderTimestamp = standardwebhooks.HeaderWebhookTimestamp
+	HeaderSignature = standardwebhooks.HeaderWebhookSignature
 )
 
 // secretPrefix starts a Standard Webhooks secret; the rest is the key in
@@ -35,14 +34,13 @@ func Sign(secrets, id string, ts time.Time, body []byte) (string, error) {
 	return sign(keys, id, ts, body), nil
 }
 
-// sign computes the v1 signatures: HMAC-SHA256 over "id.timestamp.body".
+// sign computes one v1 signature per key with the Standard Webhooks
+// library, whose NewWebhookRaw and Sign never fail.
 func sign(keys [][]byte, id string, ts time.Time, body []byte) string {
 	sigs := make([]string, len(keys))
 	for i, key := range keys {
-		mac := hmac.New(sha256.New, key)
-		mac.Write([]byte(id + "." + strconv.FormatInt(ts.Unix(), 10) + "."))
-		mac.Write(body)
-		sigs[i] = "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+		wh, _ := standardwebhooks.NewWebhookRaw(key)
+		sigs[i], _ = wh.Sign(id, ts, body)
 	}
 	return strings.Join(sigs, " ")
 }
