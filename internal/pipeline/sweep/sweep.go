@@ -138,10 +138,11 @@ func (s *Sweeper) releaseSlots(ctx context.Context, dryRun bool) ([]Result, erro
 			return out, err
 		}
 		if err == nil && !rec.Status.Terminal() {
-			if running, err := s.running(ctx, rec.ExecutionARN); err != nil || running {
-				if err != nil {
-					return out, err
-				}
+			running, err := s.running(ctx, rec.ExecutionARN)
+			if err != nil {
+				return out, err
+			}
+			if running {
 				continue
 			}
 		}
