@@ -17,9 +17,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
-	"github.com/aws/smithy-go"
 
 	"github.com/avatar-pipeline/avatar-pipeline/internal/pipeline"
+	"github.com/avatar-pipeline/avatar-pipeline/internal/secret"
 	"github.com/aws/aws-lambda-go/events"
 )
 
@@ -78,7 +78,7 @@ func NewFromEnv(_ context.Context, cfg aws.Config, rt pipeline.Runtime) (*Handle
 }
 
 // New builds a handler, refusing a URL it must not post to.
-func New(c Config, queue Queue, sm SecretReader, log *slog.Logger) (*Handler, error) {
+func New(c Config, queue Queue, sm secret.Reader, log *slog.Logger) (*Handler, error) {
 	if err := checkURL(c.URL); err != nil {
 		return nil, err
 	}
@@ -140,32 +140,16 @@ func isLoopback(host string) bool {
 	return host == "localhost" || ip != nil && ip.IsLoopback()
 }
 
-// SecretReader is the part of the Secrets Manager client the handler uses.
-type SecretReader interface {
-	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, opts ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
-}
-
 // readKeys reads and decodes the signing secret. Errors name the secret
 // and the fix, never its value.
-func readKeys(ctx context.Context, sm SecretReader, id string) ([][]byte, error) {
+func readKeys(ctx context.Context, sm secret.Reader, id string) ([][]byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, secretTimeout)
 	defer cancel()
-	out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(id)})
+	value, err := secret.ReadString(ctx, sm, id, "the receiver's signing secret", "whsec_...")
 	if err != nil {
-		var api smithy.APIError
-		if errors.As(err, &api) {
-			switch api.ErrorCode() {
-			case "ResourceNotFoundException":
-				return nil, fmt.Errorf("webhook secret %q does not exist; store the receiver's signing secret in it "+
-					"(aws secretsmanager create-secret --name %s --secret-string whsec_...): %w", id, id, err)
-			case "AccessDeniedException":
-				return nil, fmt.Errorf("the function's role may not read webhook secret %q; grant it secretsmanager:GetSecretValue "+
-					"on the secret (and kms:Decrypt on its key, if it has its own): %w", id, err)
-			}
-		}
-		return nil, fmt.Errorf("read webhook secret %q: %w", id, err)
+		return nil, err
 	}
-	keys, err := parseSecrets(aws.ToString(out.SecretString))
+	keys, err := parseSecrets(value)
 	if err != nil {
 		return nil, fmt.Errorf("webhook secret %q: %w", id, err)
 	}
