@@ -7,6 +7,7 @@ package statemachine
 import (
 	_ "embed"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -35,19 +36,9 @@ func Placeholders() []string {
 // definition and its substitutions drift apart.
 func Render(subs map[string]string) (string, error) {
 	used := Placeholders()
-	var missing, unused []string
-	for _, k := range used {
-		if _, ok := subs[k]; !ok {
-			missing = append(missing, k)
-		}
-	}
-	for k := range subs {
-		if !slices.Contains(used, k) {
-			unused = append(unused, k)
-		}
-	}
+	missing := slices.DeleteFunc(slices.Clone(used), func(k string) bool { _, ok := subs[k]; return ok })
+	unused := slices.DeleteFunc(slices.Sorted(maps.Keys(subs)), func(k string) bool { return slices.Contains(used, k) })
 	if len(missing) > 0 || len(unused) > 0 {
-		slices.Sort(unused)
 		return "", fmt.Errorf("state machine substitutions: missing %v, unused %v", missing, unused)
 	}
 	out := placeholder.ReplaceAllStringFunc(string(Definition), func(m string) string {
