@@ -25,10 +25,10 @@ type ErrorDetail struct {
 // APIError is a non-2xx answer from Mirako. The problem fields come from its problem+json body (spec
 // schema ErrorModel, RFC 9457) when it has one; otherwise Title is the status text.
 type APIError struct {
-	StatusCode                    int // of the answer, trusted over the body's "status"
+	StatusCode                    int `json:"-"` // of the answer, trusted over the body's "status"
 	Type, Title, Detail, Instance string
 	Errors                        []ErrorDetail
-	Method, Path                  string // e.g. "POST" and "/v1/avatar/async_build"; never a URL
+	Method, Path                  string `json:"-"` // e.g. "POST" and "/v1/avatar/async_build"; never a URL
 }
 
 // Error reads like "mirako: POST /v1/avatar/async_build: 402 Payment Required: insufficient credits".
@@ -122,7 +122,6 @@ func checkResponse(resp *http.Response, method, path, token string) error {
 	if resp.StatusCode/100 == 2 {
 		return nil
 	}
-	e := APIError{StatusCode: resp.StatusCode, Method: method, Path: path}
 	scrub := func(s string) string {
 		if token == "" {
 			return s
@@ -130,18 +129,17 @@ func checkResponse(resp *http.Response, method, path, token string) error {
 		return strings.ReplaceAll(s, token, "(redacted)")
 	}
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody))
-	var p struct {
-		Type, Title, Detail, Instance string
-		Errors                        []ErrorDetail
+	var e APIError
+	if json.Unmarshal(raw, &e) != nil {
+		e = APIError{} // a body that is not problem+json leaves only the status
 	}
-	if json.Unmarshal(raw, &p) == nil {
-		e.Type, e.Title, e.Detail, e.Instance = scrub(p.Type), scrub(p.Title), scrub(p.Detail), scrub(p.Instance)
-		for _, d := range p.Errors {
-			d.Location, d.Message = scrub(d.Location), scrub(d.Message)
-			if s, ok := d.Value.(string); ok {
-				d.Value = scrub(s)
-			}
-			e.Errors = append(e.Errors, d)
+	e.StatusCode, e.Method, e.Path = resp.StatusCode, method, path
+	e.Type, e.Title, e.Detail, e.Instance = scrub(e.Type), scrub(e.Title), scrub(e.Detail), scrub(e.Instance)
+	for i := range e.Errors {
+		d := &e.Errors[i]
+		d.Location, d.Message = scrub(d.Location), scrub(d.Message)
+		if s, ok := d.Value.(string); ok {
+			d.Value = scrub(s)
 		}
 	}
 	e.Title = cmp.Or(e.Title, http.StatusText(resp.StatusCode))

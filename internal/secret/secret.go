@@ -1,7 +1,8 @@
 // Package secret reads secrets from AWS Secrets Manager: the Mirako API
 // token, once per function instance (CheckStatus at cold start, Submit when
-// it first calls Mirako), and the webhook's signing secret. It is apart from awsconfig so that the functions that need
-// no secret (Notify) do not link a Secrets Manager client.
+// it first calls Mirako), and the webhook's signing secret. It is apart from
+// awsconfig so that the functions that need no secret (Notify) do not link a
+// Secrets Manager client.
 package secret
 
 import (
